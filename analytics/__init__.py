@@ -1,0 +1,1 @@
+"""Call analytics for agencies: when should we call?"""

@@ -1,0 +1,87 @@
+"""Unmanaged models over the tables the Supabase application owns.
+
+Django never creates, migrates or writes these tables in production; the
+reference DDL in ``analytics/sql/reference_schema.sql`` documents their shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+from uuid import UUID
+
+from django.db import models
+from django.db.models import Q
+
+from analytics.expressions import IsJSONTrue
+
+ENDED = "ended"
+UNJOINED = "unjoined"
+
+#: The callee picked up: ``joined_at`` is set and the call did not end as
+#: ``unjoined``. A NULL ``end_reason`` with ``joined_at`` set IS connected.
+CONNECTED = Q(joined_at__isnull=False) & ~Q(end_reason=UNJOINED)
+
+#: ``analysis -> sdr -> meeting_booked`` is the JSON literal ``true``; the string
+#: ``"true"``, ``1``, ``false``, a missing key and a NULL ``analysis`` are not.
+MEETING_BOOKED = IsJSONTrue("analysis", "sdr", "meeting_booked")
+
+
+class User(models.Model):
+    """A Supabase auth user (``id`` is the JWT ``sub``) and the agency it belongs to."""
+
+    id = models.UUIDField(primary_key=True)
+    agency_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "users"
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class CallQuerySet(models.QuerySet["Call"]):
+    def for_agency(self, agency_id: UUID) -> Self:
+        return self.filter(agency_id=agency_id)
+
+    def ended(self) -> Self:
+        return self.filter(status=ENDED)
+
+    def created_between(self, start: datetime, end: datetime) -> Self:
+        """Calls created in the half-open interval ``[start, end)``."""
+        return self.filter(created_at__gte=start, created_at__lt=end)
+
+    def for_campaign(self, campaign_id: UUID | None) -> Self:
+        """Narrow to one campaign; ``None`` means every campaign."""
+        return self if campaign_id is None else self.filter(campaign_id=campaign_id)
+
+    def for_client(self, client_id: UUID | None) -> Self:
+        """Narrow to one client; ``None`` means every client."""
+        return self if client_id is None else self.filter(client_id=client_id)
+
+
+class Call(models.Model):
+    id = models.UUIDField(primary_key=True)
+    agency_id = models.UUIDField()
+    campaign_id = models.UUIDField(null=True, blank=True)
+    client_id = models.UUIDField(null=True, blank=True)
+    # A PostgreSQL enum in many Supabase schemas; text works the same for reads.
+    status = models.TextField()
+    created_at = models.DateTimeField()
+    joined_at = models.DateTimeField(null=True, blank=True)
+    # NULL is a real value here (the call had no end reason), as in the Supabase schema.
+    end_reason = models.TextField(null=True, blank=True)  # noqa: DJ001
+    analysis = models.JSONField(null=True, blank=True)
+
+    objects = CallQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = "calls"
+        indexes = [
+            models.Index(fields=["agency_id", "created_at"], name="idx_calls_agency_created")
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)

@@ -1,0 +1,47 @@
+"""HTTP endpoints: validate, call one selector, serialize. Nothing else lives here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics.authentication import SupabaseJWTAuthentication
+from analytics.domain import CallsQueryError
+from analytics.exceptions import CallsQueryFailed
+from analytics.permissions import BelongsToAgency, agency_id_of
+from analytics.selectors import heatmap
+from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
+
+
+class CallHeatmapApi(APIView):
+    """``GET``: the caller's agency's ended calls by weekday and hour, and the best times.
+
+    Everything the view depends on is declared here, so a host project's
+    ``REST_FRAMEWORK`` defaults cannot change how it authenticates or renders.
+    """
+
+    authentication_classes = [SupabaseJWTAuthentication]
+    permission_classes = [BelongsToAgency]
+    renderer_classes = [JSONRenderer]
+    parser_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+    http_method_names = ["get", "head", "options"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # 405 is about the resource, not the caller: answer it before authenticating.
+        if request.method is None or request.method.lower() not in self.http_method_names:
+            self.http_method_not_allowed(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)
+
+    def get(self, request: Request) -> Response:
+        query = HeatmapQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            result = heatmap(agency_id=agency_id_of(request), **query.validated_data)
+        except CallsQueryError as exc:
+            raise CallsQueryFailed() from exc
+        return Response(HeatmapSerializer(result).data)

@@ -1,0 +1,112 @@
+"""Shared fixtures: the Supabase-owned tables, users, calls and access tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analytics.models import Call, User
+from analytics.reference_tables import create_reference_tables
+
+HEATMAP_URL = "/api/dashboard-heatmap"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    database = settings.DATABASES["default"]
+    return f"analytics tests on {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """Django's test database skips unmanaged models: create them from the reference DDL."""
+    with django_db_blocker.unblock():
+        create_reference_tables()
+
+
+@pytest.fixture
+def today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+@pytest.fixture
+def agency_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def other_agency_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def user(db: None, agency_id: uuid.UUID) -> User:
+    return User.objects.create(id=uuid.uuid4(), agency_id=agency_id)
+
+
+MakeCall = Callable[..., Call]
+
+
+@pytest.fixture
+def make_call(db: None, agency_id: uuid.UUID, today: date) -> MakeCall:
+    """Create an ended call of the test agency at noon today unless told otherwise."""
+
+    def make(**fields: Any) -> Call:
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "agency_id": agency_id,
+            "status": "ended",
+            "created_at": datetime(today.year, today.month, today.day, 12, tzinfo=UTC),
+            **fields,
+        }
+        return Call.objects.create(**values)
+
+    return make
+
+
+MakeToken = Callable[..., str]
+
+
+def mint_token(*, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
+    """An access token shaped like Supabase Auth's; ``claim=None`` leaves a claim out."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=1)).timestamp()),
+        "email": "someone@example.com",
+        **claims,
+    }
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret or settings.SUPABASE_JWT_SECRET, algorithm=algorithm)
+
+
+@pytest.fixture
+def token(user: User) -> str:
+    return mint_token(sub=str(user.id))
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def auth_client(api_client: APIClient, token: str) -> APIClient:
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return api_client
+
+
+@pytest.fixture
+def on_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://...")
