@@ -31,3 +31,6 @@ def create_reference_tables(*, using: str = DEFAULT_DB_ALIAS) -> None:
     with connection.schema_editor() as editor:
         for model in REFERENCE_MODELS:
             editor.create_model(model)
+            # create_model() skips an unmanaged model's indexes; the index matters.
+            for index in model._meta.indexes:
+                editor.add_index(model, index)

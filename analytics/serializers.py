@@ -19,6 +19,16 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
     campaign_id = serializers.UUIDField(required=False)
     client_id = serializers.UUIDField(required=False)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF reads ``?client_id=`` as "not given"; a blank value is a client bug
+        # we would rather report than silently widen the answer to every client.
+        blank = {
+            name: ["This field may not be blank."] for name in self.fields if data.get(name) == ""
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
 
 class HeatmapPeriodSerializer(serializers.Serializer[Any]):
     start_date = serializers.DateField()
