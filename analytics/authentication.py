@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -12,21 +13,31 @@ from django.db import DatabaseError
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from analytics.conf import conf
 from analytics.exceptions import (
     InvalidAuthorizationHeader,
     InvalidToken,
+    SigningKeysUnavailable,
     UserNotFound,
     UsersQueryFailed,
 )
+from analytics.jwks import JWKSUnavailable
 from analytics.models import User
 from analytics.tokens import TokenError, decode_access_token
 
 logger = logging.getLogger(__name__)
 
+#: RFC 9110 separates the scheme from its credentials with spaces (tabs seen in the wild).
+_CREDENTIALS_SEPARATOR = re.compile(r"[ \t]+")
+
 
 @dataclass(frozen=True)
 class SupabaseUser:
-    """``request.user``: who the token names and the agency its ``users`` row gives."""
+    """``request.user``: who the token names and the agency its ``users`` row gives.
+
+    ``agency_id`` is ``None`` when the row has none, and also when the row is not
+    read at all (``ANALYTICS_SKIP_USER_LOOKUP``).
+    """
 
     id: UUID
     agency_id: UUID | None
@@ -45,12 +56,14 @@ class SupabaseJWTAuthentication(BaseAuthentication):
     """``Authorization: Bearer <Supabase access token>``.
 
     No header, or another scheme, returns ``None`` so other authenticators get
-    their turn; a Bearer header that does not verify is a 401. ``request.auth``
-    holds the token's claims.
+    their turn; a Bearer header that does not verify is a 401, a JWKS that
+    cannot be read a 503. ``request.auth`` holds the token's claims.
     """
 
     keyword = "bearer"
     www_authenticate_realm = "api"
+    #: ``None`` follows ``ANALYTICS_SKIP_USER_LOOKUP``; a subclass can pin it for its views.
+    skip_user_lookup: ClassVar[bool | None] = None
 
     def authenticate(self, request: Request) -> tuple[SupabaseUser, Mapping[str, Any]] | None:
         token = self.get_bearer_token(request)
@@ -60,9 +73,13 @@ class SupabaseJWTAuthentication(BaseAuthentication):
             access_token = decode_access_token(token)
         except TokenError as exc:
             raise InvalidToken(str(exc), exc.code) from exc
+        except JWKSUnavailable as exc:
+            # Already logged where the fetch failed; the caller is not at fault.
+            raise SigningKeysUnavailable() from exc
+        skip = conf.SKIP_USER_LOOKUP if self.skip_user_lookup is None else self.skip_user_lookup
         user = SupabaseUser(
             id=access_token.user_id,
-            agency_id=self.get_agency_id(access_token.user_id),
+            agency_id=None if skip else self.get_agency_id(access_token.user_id),
             claims=access_token.claims,
         )
         return user, access_token.claims
@@ -72,18 +89,19 @@ class SupabaseJWTAuthentication(BaseAuthentication):
         return f'Bearer realm="{self.www_authenticate_realm}"'
 
     def get_bearer_token(self, request: Request) -> str | None:
+        """The token of a ``Bearer`` header (any case), ``None`` for no header or another scheme."""
         header = request.META.get("HTTP_AUTHORIZATION")
-        if not header:
+        if isinstance(header, bytes):
+            # As a WSGI server would have handed it over.
+            header = header.decode("latin-1")
+        if not header or not isinstance(header, str):
             return None
-        parts = header.split()
-        if not parts or parts[0].lower() != self.keyword:
+        parts = _CREDENTIALS_SEPARATOR.split(header.strip(" \t"))
+        if parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:
             raise InvalidAuthorizationHeader()
-        token: str = parts[1]
-        if not token.isascii():
-            raise InvalidToken("The access token is not a well-formed JWT.", "token_malformed")
-        return token
+        return parts[1]
 
     def get_agency_id(self, user_id: UUID) -> UUID | None:
         try:
@@ -94,3 +112,9 @@ class SupabaseJWTAuthentication(BaseAuthentication):
         if not rows:
             raise UserNotFound()
         return rows[0]
+
+
+class SupabaseClaimsAuthentication(SupabaseJWTAuthentication):
+    """The same verification without reading the ``users`` row, for views that need claims only."""
+
+    skip_user_lookup = True

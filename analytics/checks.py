@@ -1,48 +1,131 @@
-"""System checks: configuration mistakes surface at start-up, not as 401s in production."""
+"""System checks: configuration mistakes surface at start-up, not as 401s in production.
+
+The ids are stable; ``tests/test_checks.py`` pins every one of them.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from analytics.conf import conf
+from analytics.conf import MAX_JWKS_CACHE_SECONDS, conf
+
+#: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
+MIN_SECRET_LENGTH = 32
 
 
 @register(Tags.security)
 def check_token_verification(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    errors: list[CheckMessage] = []
+    return [*_check_keys(), *_check_claims(), *_check_jwks_knobs()]
+
+
+def _check_keys() -> list[CheckMessage]:
+    """Some way to verify tokens, and each way sound."""
+    messages: list[CheckMessage] = []
     secret = conf.SUPABASE_JWT_SECRET
-    if secret is not None and not isinstance(secret, str):
-        errors.append(
+    urls = {"SUPABASE_URL": conf.SUPABASE_URL, "SUPABASE_JWKS_URL": conf.SUPABASE_JWKS_URL}
+    if not secret and not any(urls.values()):
+        messages.append(
             Error(
-                "SUPABASE_JWT_SECRET must be a string.",
-                id="analytics.E002",
-            )
-        )
-    elif not secret:
-        errors.append(
-            Error(
-                "SUPABASE_JWT_SECRET is not set, so no access token can be verified.",
-                hint="Set it to your Supabase project's JWT secret "
-                "(Project Settings > API > JWT Settings).",
+                "Neither SUPABASE_URL (or SUPABASE_JWKS_URL) nor SUPABASE_JWT_SECRET is set, "
+                "so no access token can be verified.",
+                hint="Set SUPABASE_URL to your project's URL (https://<ref>.supabase.co); "
+                "set SUPABASE_JWT_SECRET as well only if the project still signs with the "
+                "legacy JWT secret.",
                 id="analytics.E001",
             )
         )
+    if secret is not None and not isinstance(secret, str):
+        messages.append(Error("SUPABASE_JWT_SECRET must be a string.", id="analytics.E002"))
+    elif secret is not None and len(secret) < MIN_SECRET_LENGTH:
+        messages.append(
+            Error(
+                f"SUPABASE_JWT_SECRET is shorter than {MIN_SECRET_LENGTH} characters, "
+                "short enough to guess and forge tokens with.",
+                hint="Use the project's JWT secret as Supabase shows it, or move the project "
+                "to asymmetric signing keys and set SUPABASE_URL instead.",
+                id="analytics.E005",
+            )
+        )
+    for name, url in urls.items():
+        if url is None:
+            continue
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            messages.append(Error(f"{name} must be an http(s) URL.", obj=url, id="analytics.E006"))
+    jwks_url = conf.JWKS_URL
+    if isinstance(jwks_url, str) and urlsplit(jwks_url).scheme == "http" and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "The JWKS is read over plain http, so whoever sits on the network path "
+                "can hand this server keys to accept forged tokens with.",
+                hint="Use https for SUPABASE_URL / SUPABASE_JWKS_URL outside local development.",
+                obj=jwks_url,
+                id="analytics.W001",
+            )
+        )
+    return messages
+
+
+def _check_claims() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
     if not isinstance(conf.JWT_AUDIENCE, str) or not conf.JWT_AUDIENCE:
-        errors.append(
+        messages.append(
             Error("ANALYTICS_JWT_AUDIENCE must be a non-empty string.", id="analytics.E003")
         )
     leeway = conf.JWT_LEEWAY_SECONDS
     if isinstance(leeway, bool) or not isinstance(leeway, int) or leeway < 0:
-        errors.append(
+        messages.append(
             Error(
                 "ANALYTICS_JWT_LEEWAY_SECONDS must be a non-negative integer.",
                 id="analytics.E004",
             )
         )
-    return errors
+    return messages
+
+
+def _check_jwks_knobs() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    cache = getattr(settings, "ANALYTICS_JWKS_CACHE_SECONDS", MAX_JWKS_CACHE_SECONDS)
+    if not _is_number(cache) or not 0 < cache <= MAX_JWKS_CACHE_SECONDS:
+        messages.append(
+            Error(
+                "ANALYTICS_JWKS_CACHE_SECONDS must be a number of seconds above 0 and at most "
+                f"{MAX_JWKS_CACHE_SECONDS:g}: a revoked key must stop verifying soon.",
+                id="analytics.E007",
+            )
+        )
+    timeout = conf.JWKS_TIMEOUT_SECONDS
+    if not _is_number(timeout) or timeout <= 0:
+        messages.append(
+            Error(
+                "ANALYTICS_JWKS_TIMEOUT_SECONDS must be a number of seconds above 0.",
+                id="analytics.E008",
+            )
+        )
+    cooldown = conf.JWKS_REFETCH_COOLDOWN_SECONDS
+    if not _is_number(cooldown) or cooldown < 0:
+        messages.append(
+            Error(
+                "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS must be a non-negative number of seconds.",
+                id="analytics.E009",
+            )
+        )
+    if not isinstance(conf.SKIP_USER_LOOKUP, bool):
+        messages.append(
+            Error("ANALYTICS_SKIP_USER_LOOKUP must be True or False.", id="analytics.E010")
+        )
+    return messages
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -3,29 +3,91 @@
 Reading at access time (never at import time) keeps ``override_settings``
 working in tests and lets a host change settings without reloading modules.
 Supabase settings keep Supabase's own names; the app's own knobs carry the
-``ANALYTICS_`` prefix.
+``ANALYTICS_`` prefix. ``analytics.checks`` reports values of the wrong type
+or range at start-up; the properties here assume the checks passed.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+
+#: Supabase serves its JWKS with a 10-minute cache; a revoked key must not be
+#: trusted for longer than that here either, whatever the host configures.
+MAX_JWKS_CACHE_SECONDS = 600.0
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
 
 
 class AnalyticsSettings:
     @property
+    def SUPABASE_URL(self) -> str | None:
+        """The project's URL (``https://<ref>.supabase.co``): gives the issuer and the JWKS."""
+        value: str | None = _setting("SUPABASE_URL", None) or None
+        return value.rstrip("/") if isinstance(value, str) else value
+
+    @property
+    def SUPABASE_JWKS_URL(self) -> str | None:
+        """Where the signing keys are published, when not at the usual place under the URL."""
+        return _setting("SUPABASE_JWKS_URL", None) or None
+
+    @property
     def SUPABASE_JWT_SECRET(self) -> str | None:
-        """The project's legacy JWT secret, used to verify HS256 access tokens."""
-        return getattr(settings, "SUPABASE_JWT_SECRET", None) or None
+        """The project's legacy JWT secret; set, it enables HS256 access tokens."""
+        return _setting("SUPABASE_JWT_SECRET", None) or None
+
+    @property
+    def JWKS_URL(self) -> str | None:
+        """The JWKS to fetch asymmetric keys from; ``None`` accepts HS256 tokens only."""
+        if self.SUPABASE_JWKS_URL:
+            return self.SUPABASE_JWKS_URL
+        if self.SUPABASE_URL:
+            return f"{self.SUPABASE_URL}/auth/v1/.well-known/jwks.json"
+        return None
+
+    @property
+    def JWT_ISSUER(self) -> str | None:
+        """Supabase Auth signs ``iss: <url>/auth/v1``; without a URL the issuer is not checked."""
+        return f"{self.SUPABASE_URL}/auth/v1" if self.SUPABASE_URL else None
 
     @property
     def JWT_AUDIENCE(self) -> str:
         """Supabase gives signed-in users' tokens ``aud: authenticated``."""
-        return getattr(settings, "ANALYTICS_JWT_AUDIENCE", "authenticated")
+        audience: str = _setting("ANALYTICS_JWT_AUDIENCE", "authenticated")
+        return audience
 
     @property
     def JWT_LEEWAY_SECONDS(self) -> int:
         """Clock skew tolerated on ``exp``/``nbf``/``iat`` between Supabase and us."""
-        return getattr(settings, "ANALYTICS_JWT_LEEWAY_SECONDS", 30)
+        leeway: int = _setting("ANALYTICS_JWT_LEEWAY_SECONDS", 30)
+        return leeway
+
+    @property
+    def JWKS_CACHE_SECONDS(self) -> float:
+        """How long fetched keys are trusted before the JWKS is read again (at most 600 s)."""
+        seconds: float = _setting("ANALYTICS_JWKS_CACHE_SECONDS", MAX_JWKS_CACHE_SECONDS)
+        return min(seconds, MAX_JWKS_CACHE_SECONDS)
+
+    @property
+    def JWKS_TIMEOUT_SECONDS(self) -> float:
+        """How long one JWKS request may wait on the network: a request waits on it."""
+        seconds: float = _setting("ANALYTICS_JWKS_TIMEOUT_SECONDS", 5.0)
+        return seconds
+
+    @property
+    def JWKS_REFETCH_COOLDOWN_SECONDS(self) -> float:
+        """Minimum gap between an unknown ``kid`` (or a failed fetch) and the next fetch."""
+        seconds: float = _setting("ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS", 30.0)
+        return seconds
+
+    @property
+    def SKIP_USER_LOOKUP(self) -> bool:
+        """Authenticate from the token's claims alone, without reading the ``users`` row."""
+        skip: bool = _setting("ANALYTICS_SKIP_USER_LOOKUP", False)
+        return skip
 
 
 conf = AnalyticsSettings()

@@ -52,3 +52,11 @@ class CallsQueryFailed(APIException):
     status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     default_detail = "Failed to query calls table"
     default_code = "calls_query_failed"
+
+
+class SigningKeysUnavailable(_CodedMixin, APIException):
+    """503: the JWKS could not be read, so no asymmetric token can be checked right now."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The keys that verify access tokens cannot be read right now; try again soon."
+    default_code = "jwks_unavailable"

@@ -84,7 +84,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# The Supabase project's JWT secret (Project Settings > API > JWT Settings).
+# The Supabase project (see README, "Authentication with Supabase"). SUPABASE_URL alone
+# verifies the asymmetric (ES256/RS256) access tokens of today's projects through the
+# project's JWKS; SUPABASE_JWKS_URL overrides where that is read from. The legacy JWT
+# secret (Project Settings > API > JWT Settings) enables HS256 tokens; the demo uses it.
+SUPABASE_URL = os.environ.get("SUPABASE_URL", "")
+SUPABASE_JWKS_URL = os.environ.get("SUPABASE_JWKS_URL", "")
 SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", "")
 
 LOGGING = {

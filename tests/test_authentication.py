@@ -1,0 +1,658 @@
+"""``SupabaseJWTAuthentication`` through HTTP: every bad token a 401, never a 500.
+
+The project's JWKS is served over real HTTP by ``tests.jwks_server``; tokens
+are signed with the matching private keys. Nothing in verification is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.urls import include, path
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.test import APIClient
+from rest_framework.views import APIView
+
+from analytics.authentication import (
+    SupabaseClaimsAuthentication,
+    SupabaseJWTAuthentication,
+    SupabaseUser,
+)
+from analytics.models import User
+from tests.jwks_server import (
+    PROJECT_URL,
+    JWKSServer,
+    Keys,
+    SigningKey,
+    b64url,
+    b64url_json,
+    claims,
+    hs256_token,
+)
+
+pytest_plugins = ["tests.jwks_server"]
+pytestmark = [pytest.mark.urls(__name__), pytest.mark.django_db]
+
+HEATMAP_URL = "/api/dashboard-heatmap"
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+
+class ClaimsApi(APIView):
+    """A host's own view: what the authentication class hands to views."""
+
+    authentication_classes = [SupabaseJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request) -> Response:
+        assert isinstance(request.user, SupabaseUser)
+        return Response(
+            {
+                "user_id": str(request.user.id),
+                "agency_id": request.user.agency_id and str(request.user.agency_id),
+                "auth": request.auth,
+            }
+        )
+
+
+class ClaimsOnlyApi(ClaimsApi):
+    authentication_classes = [SupabaseClaimsAuthentication]
+
+
+class CombinedApi(ClaimsApi):
+    """Our class first, then DRF's: the challenge is still ours."""
+
+    authentication_classes = [
+        SupabaseJWTAuthentication,
+        BasicAuthentication,
+        SessionAuthentication,
+    ]
+
+
+urlpatterns = [
+    path("api/", include("analytics.urls")),
+    path("claims", ClaimsApi.as_view()),
+    path("claims-only", ClaimsOnlyApi.as_view()),
+    path("combined", CombinedApi.as_view()),
+]
+
+
+def now_plus(seconds: float) -> int:
+    return int((datetime.now(UTC) + timedelta(seconds=seconds)).timestamp())
+
+
+@dataclass
+class Project:
+    """A signed-in user of the Supabase project and every way to make a token for them."""
+
+    user: User
+    keys: Keys
+    jwks: JWKSServer
+    secret: str = field(default_factory=lambda: settings.SUPABASE_JWT_SECRET)
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        return claims(**{"sub": str(self.user.id), **overrides})
+
+    def es256(self, **overrides: Any) -> str:
+        return self.keys.es256.sign(self.claims(**overrides))
+
+    def rs256(self, **overrides: Any) -> str:
+        return self.keys.rs256.sign(self.claims(**overrides))
+
+    def hs256(self, payload: Any | None = None, **overrides: Any) -> str:
+        """Signed with the project's legacy JWT secret."""
+        payload = self.claims(**overrides) if payload is None else payload
+        return jwt.encode(payload, self.secret, algorithm="HS256")
+
+    def legacy_api_key(self, role: str) -> str:
+        """The anon / service_role API keys of a legacy project: JWTs with that secret."""
+        iat = now_plus(0)
+        payload = {"iss": "supabase", "ref": "abcdefghijklmnop", "role": role, "iat": iat}
+        return jwt.encode({**payload, "exp": iat + 10 * 365 * 86400}, self.secret, "HS256")
+
+    def sub_of_user(self, agency_id: uuid.UUID | None) -> str:
+        return str(User.objects.create(id=uuid.uuid4(), agency_id=agency_id).id)
+
+    def with_segment(self, token: str, index: int, segment: str) -> str:
+        parts = token.split(".")
+        parts[index] = segment
+        return ".".join(parts)
+
+
+@pytest.fixture
+def project(user: User, project_keys: Keys, supabase_project: JWKSServer) -> Project:
+    return Project(user=user, keys=project_keys, jwks=supabase_project)
+
+
+def get(api_client: APIClient, authorization: str | None, url: str = HEATMAP_URL) -> Any:
+    if authorization is None:
+        return api_client.get(url)
+    return api_client.get(url, HTTP_AUTHORIZATION=authorization)
+
+
+# --- Every bad token, with its exact answer ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    authorization: Callable[[Project], str | None]
+    status: int
+    code: str | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    jwks: Callable[[JWKSServer], None] | None = None
+
+
+def bearer(make: Callable[[Project], str]) -> Callable[[Project], str]:
+    return lambda p: f"Bearer {make(p)}"
+
+
+BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def with_stray_bits(token: str) -> str:
+    """The same signature bytes spelled differently: the last character's unused bits set."""
+    last = token[-1]
+    return token[:-1] + BASE64URL[BASE64URL.index(last) | 1]
+
+
+def nested(depth: int) -> str:
+    return b64url(b"[" * depth + b"]" * depth)
+
+
+NOT_AUTHENTICATED = None  # DRF's own 401 body: {"detail": ...}
+
+CASES: dict[str, Case] = {
+    # The header itself.
+    "missing header": Case(lambda p: None, 401, NOT_AUTHENTICATED),
+    "empty header": Case(lambda p: "", 401, NOT_AUTHENTICATED),
+    "Basic x": Case(lambda p: "Basic x", 401, NOT_AUTHENTICATED),
+    "another scheme with a valid token": Case(lambda p: f"Token {p.es256()}", 401, None),
+    "Bearer alone": Case(lambda p: "Bearer", 401, "authorization_header_invalid"),
+    "Bearer and spaces": Case(lambda p: "Bearer   ", 401, "authorization_header_invalid"),
+    "two tokens": Case(
+        lambda p: f"Bearer {p.es256()} {p.es256()}", 401, "authorization_header_invalid"
+    ),
+    # The token's shape.
+    "garbage": Case(lambda p: "Bearer garbage", 401, "token_malformed"),
+    "two parts": Case(bearer(lambda p: p.es256().rsplit(".", 1)[0]), 401, "token_malformed"),
+    "four parts": Case(bearer(lambda p: p.es256() + ".e30"), 401, "token_malformed"),
+    "bad base64": Case(lambda p: "Bearer !!!.@@@.###", 401, "token_malformed"),
+    "padded base64": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json({"alg": "ES256"}) + "=")),
+        401,
+        "token_malformed",
+    ),
+    "bad JSON header": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url(b'{"alg": "ES256"'))),
+        401,
+        "token_malformed",
+    ),
+    "bad JSON payload": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 1, b64url(b"{'sub': 1}"))),
+        401,
+        "token_malformed",
+    ),
+    "non-ASCII characters": Case(lambda p: "Bearer tökén.ünï.cödé", 401, "token_malformed"),
+    "undecodable bytes": Case(
+        lambda p: "Bearer " + b"\xff\xfe\x80.\xc3\x28.\xa0".decode("latin-1"),
+        401,
+        "token_malformed",
+    ),
+    "9 KB token": Case(bearer(lambda p: p.es256(padding="x" * 9 * 1024)), 401, "token_malformed"),
+    "nested JSON payload": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 1, nested(3000))), 401, "token_malformed"
+    ),
+    "nested JSON header": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, nested(3000))), 401, "token_malformed"
+    ),
+    "payload a JSON array, validly signed": Case(
+        bearer(lambda p: p.keys.es256.sign([p.claims()])), 401, "token_malformed"
+    ),
+    "header a JSON string": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json("ES256"))),
+        401,
+        "token_malformed",
+    ),
+    "sb_publishable key": Case(
+        lambda p: "Bearer sb_publishable_A1b2C3d4E5f6G7h8I9j0Kl_MnOpQrS", 401, "token_malformed"
+    ),
+    "sb_secret key": Case(
+        lambda p: "Bearer sb_secret_A1b2C3d4E5f6G7h8I9j0Kl_MnOpQrStUv", 401, "token_malformed"
+    ),
+    # The header's algorithm and key.
+    "alg none": Case(
+        bearer(
+            lambda p: f"{b64url_json({'alg': 'none', 'typ': 'JWT'})}.{b64url_json(p.claims())}."
+        ),
+        401,
+        "token_algorithm_not_allowed",
+    ),
+    "alg None with a signature": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json({"alg": "None", "kid": "x"}))),
+        401,
+        "token_algorithm_not_allowed",
+    ),
+    "no alg": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json({"typ": "JWT"}))),
+        401,
+        "token_malformed",
+    ),
+    "HS256 signed with the public key (PEM)": Case(
+        bearer(
+            lambda p: hs256_token(
+                {"alg": "HS256", "kid": p.keys.es256.kid}, p.claims(), p.keys.es256.public_pem
+            )
+        ),
+        401,
+        "token_bad_signature",
+    ),
+    "HS256 signed with the JWK text": Case(
+        bearer(
+            lambda p: hs256_token(
+                {"alg": "HS256", "kid": p.keys.rs256.kid},
+                p.claims(),
+                json.dumps(p.keys.rs256.public_jwk),
+            )
+        ),
+        401,
+        "token_bad_signature",
+    ),
+    "HS256 with no secret configured": Case(
+        bearer(lambda p: p.hs256()),
+        401,
+        "token_algorithm_not_allowed",
+        settings={"SUPABASE_JWT_SECRET": None},
+    ),
+    "HS384 with the secret": Case(
+        bearer(lambda p: jwt.encode(p.claims(), p.secret, algorithm="HS384")),
+        401,
+        "token_algorithm_not_allowed",
+    ),
+    "RS256 header on the EC key": Case(
+        bearer(lambda p: p.keys.rs256.sign(p.claims(), headers={"kid": p.keys.es256.kid})),
+        401,
+        "token_algorithm_not_allowed",
+    ),
+    "ES256 header on the RSA key": Case(
+        bearer(lambda p: p.keys.es256.sign(p.claims(), headers={"kid": p.keys.rs256.kid})),
+        401,
+        "token_algorithm_not_allowed",
+    ),
+    "missing kid": Case(
+        bearer(lambda p: p.keys.es256.sign(p.claims(), headers={"kid": None})),
+        401,
+        "token_unknown_key",
+    ),
+    "non-string kid": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json({"alg": "ES256", "kid": 7}))),
+        401,
+        "token_malformed",
+    ),
+    "unknown kid": Case(
+        bearer(lambda p: p.keys.es256.sign(p.claims(), headers={"kid": "not-a-key"})),
+        401,
+        "token_unknown_key",
+    ),
+    "kid of another published key": Case(
+        bearer(lambda p: p.keys.es256.sign(p.claims(), headers={"kid": p.keys.standby.kid})),
+        401,
+        "token_bad_signature",
+    ),
+    "crit header": Case(
+        bearer(lambda p: p.keys.es256.sign(p.claims(), headers={"crit": ["exp"], "exp": 1})),
+        401,
+        "token_header_unsupported",
+    ),
+    "b64 header": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 0, b64url_json({"alg": "ES256", "b64": True}))),
+        401,
+        "token_header_unsupported",
+    ),
+    # The signature.
+    "tampered payload": Case(
+        bearer(
+            lambda p: p.with_segment(p.es256(), 1, b64url_json(p.claims(sub=str(uuid.uuid4()))))
+        ),
+        401,
+        "token_bad_signature",
+    ),
+    "truncated signature": Case(
+        bearer(lambda p: (lambda t: t[: len(t) - 4 - len(t.split(".")[2]) % 4])(p.es256())),
+        401,
+        "token_bad_signature",
+    ),
+    "signature with stray trailing bits": Case(
+        bearer(lambda p: with_stray_bits(p.es256())), 401, "token_malformed"
+    ),
+    "empty signature": Case(
+        bearer(lambda p: p.with_segment(p.es256(), 2, "")), 401, "token_bad_signature"
+    ),
+    "tampered RS256 payload": Case(
+        bearer(lambda p: p.with_segment(p.rs256(), 1, b64url_json(p.claims(role="x")))),
+        401,
+        "token_bad_signature",
+    ),
+    # Time.
+    "expired": Case(bearer(lambda p: p.es256(exp=now_plus(-3600))), 401, "token_expired"),
+    "missing exp": Case(bearer(lambda p: p.es256(exp=None)), 401, "token_bad_claims"),
+    "non-numeric exp": Case(bearer(lambda p: p.es256(exp="tomorrow")), 401, "token_bad_claims"),
+    "exp a numeric string": Case(
+        bearer(lambda p: p.es256(exp=str(now_plus(3600)))), 401, "token_bad_claims"
+    ),
+    "nbf in the future": Case(
+        bearer(lambda p: p.es256(nbf=now_plus(3600))), 401, "token_not_yet_valid"
+    ),
+    "iat in the future beyond the leeway": Case(
+        bearer(lambda p: p.es256(iat=now_plus(120))), 401, "token_not_yet_valid"
+    ),
+    # Audience and issuer.
+    "wrong aud": Case(bearer(lambda p: p.es256(aud="anon")), 401, "token_bad_audience"),
+    "missing aud": Case(bearer(lambda p: p.es256(aud=None)), 401, "token_bad_audience"),
+    "aud array without ours": Case(
+        bearer(lambda p: p.es256(aud=["anon", "other"])), 401, "token_bad_audience"
+    ),
+    "iss of another project": Case(
+        bearer(lambda p: p.es256(iss="https://zyxwvutsrqponmlk.supabase.co/auth/v1")),
+        401,
+        "token_bad_issuer",
+    ),
+    "iss with a trailing slash": Case(
+        bearer(lambda p: p.es256(iss=f"{PROJECT_URL}/auth/v1/")), 401, "token_bad_issuer"
+    ),
+    "missing iss": Case(bearer(lambda p: p.es256(iss=None)), 401, "token_bad_issuer"),
+    # Not a signed-in user.
+    "anon key": Case(bearer(lambda p: p.legacy_api_key("anon")), 401, "token_bad_claims"),
+    "service_role key": Case(
+        bearer(lambda p: p.legacy_api_key("service_role")), 401, "token_bad_claims"
+    ),
+    "role service_role, validly signed": Case(
+        bearer(lambda p: p.es256(role="service_role")), 401, "token_not_user"
+    ),
+    "role anon, validly signed": Case(
+        bearer(lambda p: p.es256(role="anon")), 401, "token_not_user"
+    ),
+    "no role": Case(bearer(lambda p: p.es256(role=None)), 401, "token_not_user"),
+    "missing sub": Case(bearer(lambda p: p.es256(sub=None)), 401, "token_bad_claims"),
+    "sub not a UUID": Case(bearer(lambda p: p.es256(sub="admin")), 401, "token_bad_claims"),
+    "sub a number": Case(bearer(lambda p: p.es256(sub=12345)), 401, "token_bad_claims"),
+    # Valid tokens the endpoint still refuses.
+    "user row missing": Case(
+        bearer(lambda p: p.es256(sub=str(uuid.uuid4()))), 403, "user_not_found"
+    ),
+    "agency null": Case(
+        bearer(lambda p: p.es256(sub=p.sub_of_user(agency_id=None))), 403, "user_without_agency"
+    ),
+    # The JWKS: a server-side fault.
+    "JWKS down": Case(
+        bearer(lambda p: p.es256()), 503, "jwks_unavailable", jwks=lambda server: server.stop()
+    ),
+    "JWKS empty": Case(
+        bearer(lambda p: p.es256()),
+        503,
+        "jwks_unavailable",
+        jwks=lambda server: server.publish(),
+    ),
+    "JWKS garbage": Case(
+        bearer(lambda p: p.es256()),
+        503,
+        "jwks_unavailable",
+        jwks=lambda server: server.answer_with(200, "<html>502 Bad Gateway</html>"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_tokens(project: Project, api_client: APIClient, case: Case) -> None:
+    if case.jwks is not None:
+        case.jwks(project.jwks)
+    with override_settings(**case.settings):
+        authorization = case.authorization(project)
+        response = get(api_client, authorization)
+
+    assert response.status_code == case.status
+    assert response.headers.get("WWW-Authenticate") == (
+        BEARER_CHALLENGE if case.status == 401 else None
+    )
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert isinstance(body["detail"], str)
+    assert body.get("code") == case.code
+    if authorization:
+        for part in authorization.split():
+            if len(part) > 8:
+                assert part not in response.content.decode(), "never echo the token"
+
+
+def test_at_least_thirty_bad_token_cases() -> None:
+    assert len(CASES) >= 30
+
+
+# --- Good tokens -------------------------------------------------------------------------
+
+GOOD: dict[str, Callable[[Project], str]] = {
+    "ES256": lambda p: f"Bearer {p.es256()}",
+    "RS256": lambda p: f"Bearer {p.rs256()}",
+    "standby key": lambda p: f"Bearer {p.keys.standby.sign(p.claims())}",
+    "legacy HS256": lambda p: f"Bearer {p.hs256()}",
+    "lowercase bearer": lambda p: f"bearer {p.es256()}",
+    "uppercase BEARER": lambda p: f"BEARER {p.es256()}",
+    "tab and spaces around": lambda p: f"  Bearer\t {p.es256()}  ",
+    "aud array": lambda p: f"Bearer {p.es256(aud=['authenticated', 'other'])}",
+    "expired within the leeway": lambda p: f"Bearer {p.es256(exp=now_plus(-10))}",
+    "iat just ahead, within the leeway": lambda p: f"Bearer {p.es256(iat=now_plus(10))}",
+}
+
+
+@pytest.mark.parametrize("authorization", GOOD.values(), ids=GOOD.keys())
+def test_good_tokens(
+    project: Project, api_client: APIClient, authorization: Callable[[Project], str]
+) -> None:
+    response = get(api_client, authorization(project))
+    assert response.status_code == 200, response.content
+    assert "WWW-Authenticate" not in response.headers
+    assert "heatmap" in response.json()
+
+
+def test_without_supabase_url_the_issuer_is_not_checked(
+    user: User, api_client: APIClient, project_keys: Keys, jwks_server: JWKSServer
+) -> None:
+    """A project configured by its JWKS address alone, as the demo is by its secret alone."""
+    with override_settings(SUPABASE_JWKS_URL=jwks_server.jwks_url):
+        token = project_keys.es256.sign(claims(sub=str(user.id), iss="anything"))
+        assert get(api_client, f"Bearer {token}").status_code == 200
+
+
+# --- What views get ----------------------------------------------------------------------
+
+
+def test_views_get_the_claims_and_the_agency(project: Project, api_client: APIClient) -> None:
+    payload = project.claims()
+    response = get(api_client, f"Bearer {project.keys.es256.sign(payload)}", "/claims")
+    assert response.status_code == 200
+    assert response.json() == {
+        "user_id": str(project.user.id),
+        "agency_id": str(project.user.agency_id),
+        "auth": payload,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "skip_setting"),
+    [("/claims", True), ("/claims-only", False)],
+    ids=["ANALYTICS_SKIP_USER_LOOKUP", "SupabaseClaimsAuthentication"],
+)
+def test_user_lookup_can_be_skipped(
+    project: Project,
+    api_client: APIClient,
+    django_assert_num_queries: Any,
+    url: str,
+    skip_setting: bool,
+) -> None:
+    stranger = str(uuid.uuid4())  # No users row at all.
+    token = f"Bearer {project.es256(sub=stranger)}"
+    with override_settings(ANALYTICS_SKIP_USER_LOOKUP=skip_setting), django_assert_num_queries(0):
+        response = get(api_client, token, url)
+    assert response.status_code == 200
+    assert response.json()["user_id"] == stranger
+    assert response.json()["agency_id"] is None
+    assert response.json()["auth"]["sub"] == stranger
+
+
+def test_without_the_option_the_users_row_is_required(
+    project: Project, api_client: APIClient
+) -> None:
+    response = get(api_client, f"Bearer {project.es256(sub=str(uuid.uuid4()))}", "/claims")
+    assert response.status_code == 403
+    assert response.json()["code"] == "user_not_found"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (lambda p: None, 401),
+        (lambda p: "Basic x", 401),
+        (lambda p: "Basic dXNlcjpwYXNzd29yZA==", 401),
+        (lambda p: "Bearer garbage", 401),
+        (lambda p: f"Bearer {p.es256()}", 200),
+    ],
+    ids=["no header", "bad Basic", "wrong Basic password", "bad Bearer", "good Bearer"],
+)
+def test_combined_with_other_authenticators_the_challenge_is_bearer(
+    project: Project,
+    api_client: APIClient,
+    authorization: Callable[[Project], str | None],
+    status: int,
+) -> None:
+    response = get(api_client, authorization(project), "/combined")
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+
+
+# --- Rotation and the JWKS over time -----------------------------------------------------
+
+
+@override_settings(ANALYTICS_JWKS_CACHE_SECONDS=1, ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.2)
+def test_key_rotation_without_restarting(project: Project, api_client: APIClient) -> None:
+    old, new = project.keys.es256, SigningKey.es256()
+    old_token = f"Bearer {old.sign(project.claims())}"
+    new_token = f"Bearer {new.sign(project.claims())}"
+    assert get(api_client, old_token).status_code == 200
+    assert get(api_client, new_token).json()["code"] == "token_unknown_key"
+
+    # The new key is published beside the one in use: both are trusted.
+    project.jwks.publish(new, old, project.keys.rs256)
+    time.sleep(0.25)  # An unknown kid refetches at most once per cooldown.
+    assert get(api_client, new_token).status_code == 200
+    assert get(api_client, old_token).status_code == 200
+
+    # The old key is revoked: trusted until the cache lifetime has passed, never longer.
+    project.jwks.publish(new, project.keys.rs256)
+    assert get(api_client, old_token).status_code == 200
+    time.sleep(1.05)
+    response = get(api_client, old_token)
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_unknown_key"
+    assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+    assert get(api_client, new_token).status_code == 200
+
+
+@override_settings(ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.2)
+def test_the_endpoint_recovers_when_the_jwks_comes_back(
+    project: Project, api_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = f"Bearer {project.es256()}"
+    project.jwks.stop()
+    with caplog.at_level(logging.ERROR, logger="analytics.jwks"):
+        response = get(api_client, token)
+    assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The keys that verify access tokens cannot be read right now; try again soon.",
+        "code": "jwks_unavailable",
+    }
+    assert "WWW-Authenticate" not in response.headers
+    assert any(r.name == "analytics.jwks" and r.levelno == logging.ERROR for r in caplog.records)
+
+    project.jwks.start()  # Same port, same address.
+    time.sleep(0.25)
+    assert get(api_client, token).status_code == 200
+
+
+@override_settings(ANALYTICS_JWKS_TIMEOUT_SECONDS=0.2)
+def test_a_hanging_jwks_is_a_503_within_the_timeout(
+    project: Project, api_client: APIClient
+) -> None:
+    project.jwks.delay = 5
+    started = time.monotonic()
+    assert get(api_client, f"Bearer {project.es256()}").status_code == 503
+    assert time.monotonic() - started < 2
+
+
+def test_random_unknown_kids_fetch_the_jwks_a_bounded_number_of_times(
+    project: Project, api_client: APIClient
+) -> None:
+    for _ in range(50):
+        kid = str(uuid.uuid4())
+        token = project.keys.es256.sign(project.claims(), headers={"kid": kid})
+        response = get(api_client, f"Bearer {token}")
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_unknown_key"
+    assert project.jwks.requests == 1
+
+
+# --- Anything at all in the Authorization header -----------------------------------------
+
+
+def mutate(token: str, position: int, replacement: str) -> str:
+    position %= len(token) + 1
+    return token[:position] + replacement + token[position + 1 :]
+
+
+@hypothesis_settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_authorization_header_is_a_401_or_the_valid_tokens_200(
+    project: Project, api_client: APIClient, data: st.DataObject
+) -> None:
+    valid = project.es256()
+    header = data.draw(
+        st.one_of(
+            st.text(),
+            st.binary().map(lambda raw: raw.decode("latin-1")),
+            st.text().map(lambda text: f"Bearer {text}"),
+            st.from_regex(r"[A-Za-z0-9_=.-]{0,400}", fullmatch=True).map(
+                lambda text: f"Bearer {text}"
+            ),
+            st.builds(mutate, st.just(valid), st.integers(0, 600), st.characters()).map(
+                lambda token: f"Bearer {token}"
+            ),
+            st.sampled_from(["Bearer", "bearer", "Basic", "Bearer ", f"Bearer {valid}"]),
+        ),
+        label="Authorization",
+    )
+    response = get(api_client, header)
+    assert response.status_code in (200, 401), (response.status_code, response.content)
+    if response.status_code == 200:
+        assert header.split()[-1] == valid
+    else:
+        assert response["WWW-Authenticate"] == BEARER_CHALLENGE
