@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import enum
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, tzinfo
 
 
 class Period(enum.StrEnum):
@@ -18,25 +22,100 @@ class Period(enum.StrEnum):
 
 
 class Metric(enum.StrEnum):
-    """What ``best_times`` ranks; each names the heatmap count it ranks by."""
+    """What ``best_times`` ranks: a count of calls, or a rate over ``total_calls``."""
 
     CALLS = "calls"
     CONNECTED = "connected"
     MEETINGS_BOOKED = "meetings_booked"
+    CONNECT_RATE = "connect_rate"
+    MEETING_RATE = "meeting_rate"
 
     @property
     def count_field(self) -> str:
+        """The heatmap count it ranks by; for a rate, the count over ``total_calls``."""
         return _COUNT_FIELDS[self]
+
+    @property
+    def is_rate(self) -> bool:
+        return self in _RATES
 
 
 _COUNT_FIELDS = {
     Metric.CALLS: "total_calls",
     Metric.CONNECTED: "connected_calls",
     Metric.MEETINGS_BOOKED: "meetings_booked",
+    Metric.CONNECT_RATE: "connected_calls",
+    Metric.MEETING_RATE: "meetings_booked",
 }
+_RATES = frozenset({Metric.CONNECT_RATE, Metric.MEETING_RATE})
 
 #: ``day`` numbering: 0 is Sunday, as in JavaScript's ``Date.getDay()``.
 DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+#: A slot needs this many calls before its rate can be a best time (``min_calls``).
+DEFAULT_MIN_CALLS = 20
+#: ``min_calls`` bounds, inclusive: a rate needs at least one call to divide by.
+MIN_CALLS_LIMITS = (1, 100_000)
+
+RATE_DECIMALS = 4
+
+
+def rate(part: int, whole: int) -> float:
+    """``part / whole`` rounded half up to 4 decimals, exactly (``1/32`` is ``0.0313``).
+
+    Integer arithmetic, because ``round()`` on the float would round half to even
+    and sometimes the wrong way (binary floats cannot hold most decimal halves).
+    """
+    if whole <= 0:
+        raise ValueError("A rate needs at least one call.")
+    scale: int = 10**RATE_DECIMALS
+    return (2 * part * scale + whole) // (2 * whole) / scale
+
+
+def check_min_calls(min_calls: int) -> int:
+    """``min_calls`` as given, or ``ValueError`` outside the limits (the endpoint's 400)."""
+    low, high = MIN_CALLS_LIMITS
+    if not low <= min_calls <= high:
+        raise ValueError(f"min_calls must be between {low} and {high}, not {min_calls}.")
+    return min_calls
+
+
+#: The default zone, answered without the zone database so the default never needs one.
+DEFAULT_TIME_ZONE = "UTC"
+#: ``+05:30``, ``UTC+3``, ``Etc/GMT-3``: offsets, which do not follow daylight-saving time.
+_OFFSET = re.compile(r"[+-]\d")
+#: Not places: ``localtime`` is the server's own zone (a file in many zone directories)
+#: and ``Factory`` means "zone unknown"; Django also misreads the latter's "-00" name.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA names ``tz`` accepts: the zone database's, spelled exactly, no offsets.
+
+    Offset names are left out because they are what ``tz`` exists to replace, and
+    because Django's backends read ``Etc/GMT-10`` as the zone ``Etc/GMT`` minus 10 hours.
+    """
+    known = zoneinfo.available_timezones() - _NOT_PLACES
+    return frozenset(name for name in known if not _OFFSET.search(name)) | {DEFAULT_TIME_ZONE}
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone called ``name``, or ``ValueError``.
+
+    Only names listed by :func:`time_zone_names` reach ``ZoneInfo``, which would
+    otherwise take ``../`` paths and odd keys to the file system.
+    """
+    if name == DEFAULT_TIME_ZONE:
+        return UTC
+    if name in time_zone_names():
+        return zoneinfo.ZoneInfo(name)
+    if _OFFSET.search(name):
+        raise ValueError(
+            "Use a time zone name such as America/New_York, not a UTC offset: "
+            "offsets do not follow daylight-saving time."
+        )
+    raise ValueError("Unknown time zone; use an IANA name such as America/New_York.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +130,38 @@ class HeatmapCell:
         value: int = getattr(self, metric.count_field)
         return value
 
+    @property
+    def connect_rate(self) -> float | None:
+        return self._rate_of(self.connected_calls)
+
+    @property
+    def meeting_rate(self) -> float | None:
+        return self._rate_of(self.meetings_booked)
+
+    def _rate_of(self, count: int) -> float | None:
+        """``None`` in a slot without calls: no rate at all, which a rate of 0 would misstate."""
+        return rate(count, self.total_calls) if self.total_calls else None
+
+
+def dense_grid(cells: Iterable[HeatmapCell]) -> tuple[HeatmapCell, ...]:
+    """All 168 (day, hour) slots in day-then-hour order, those without calls zero-filled."""
+    counted = {(cell.day, cell.hour): cell for cell in cells}
+    return tuple(
+        counted.get((day, hour), HeatmapCell(day, hour, 0, 0, 0))
+        for day in range(len(DAY_NAMES))
+        for hour in range(24)
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class BestTime:
     day: int
     hour: int
-    metric_value: int
+    #: A count for the count metrics, the observed rate (4 decimals) for the rates.
+    metric_value: int | float
     label: str
+    #: The rate's sample size; ``None`` for a count metric, which is its own sample.
+    total_calls: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +169,8 @@ class Heatmap:
     start_date: date
     end_date: date
     metric: Metric
+    #: The IANA zone whose days and hours the cells and window are in.
+    timezone: str
     cells: tuple[HeatmapCell, ...]
     best_times: tuple[BestTime, ...]
 

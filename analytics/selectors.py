@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
@@ -11,7 +11,18 @@ from django.db.models import Count
 from django.db.models.functions import ExtractHour, ExtractWeekDay
 from django.utils import timezone
 
-from analytics.domain import CallsQueryError, Heatmap, HeatmapCell, Metric, Period
+from analytics.domain import (
+    DEFAULT_MIN_CALLS,
+    DEFAULT_TIME_ZONE,
+    CallsQueryError,
+    Heatmap,
+    HeatmapCell,
+    Metric,
+    Period,
+    check_min_calls,
+    dense_grid,
+    time_zone,
+)
 from analytics.models import CONNECTED, MEETING_BOOKED, Call
 from analytics.ranking import rank_best_times
 
@@ -23,6 +34,17 @@ def heatmap_window(period: Period, *, today: date) -> tuple[date, date]:
     return today - timedelta(days=period.days - 1), today
 
 
+def window_bounds(start_date: date, end_date: date, *, zone: tzinfo) -> tuple[datetime, datetime]:
+    """``[start_date 00:00, end_date + 1 day 00:00)`` in ``zone``, as UTC instants.
+
+    A midnight that a daylight-saving change skips (``fold=0``) lands on the
+    change itself, which is that day's first instant.
+    """
+    start = datetime.combine(start_date, time.min, tzinfo=zone)
+    end = datetime.combine(end_date + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
 def count_calls_by_slot(
     *,
     agency_id: UUID,
@@ -30,11 +52,14 @@ def count_calls_by_slot(
     end: datetime,
     campaign_id: UUID | None = None,
     client_id: UUID | None = None,
+    zone: tzinfo = UTC,
     using: str = DEFAULT_DB_ALIAS,
 ) -> tuple[HeatmapCell, ...]:
-    """Ended calls created in ``[start, end)``, counted per UTC (day, hour) in one query.
+    """Ended calls created in ``[start, end)``, counted per (day, hour) in ``zone``, in one query.
 
-    ``tzinfo`` is passed explicitly so the host's ``TIME_ZONE`` never moves a bucket.
+    The database converts each call on its own, so a call lands in the local hour
+    it happened in on either side of a daylight-saving change. ``zone`` is always
+    passed explicitly so the host's ``TIME_ZONE`` never moves a bucket.
     """
     rows = (
         Call.objects.using(using)
@@ -45,8 +70,8 @@ def count_calls_by_slot(
         .for_client(client_id)
         .annotate(
             # ExtractWeekDay numbers Sunday 1 ... Saturday 7; the API numbers from 0.
-            day=ExtractWeekDay("created_at", tzinfo=UTC) - 1,
-            hour=ExtractHour("created_at", tzinfo=UTC),
+            day=ExtractWeekDay("created_at", tzinfo=zone) - 1,
+            hour=ExtractHour("created_at", tzinfo=zone),
         )
         .values("day", "hour")
         .annotate(
@@ -73,27 +98,37 @@ def heatmap(
     metric: Metric | str = Metric.CALLS,
     campaign_id: UUID | None = None,
     client_id: UUID | None = None,
+    tz: str = DEFAULT_TIME_ZONE,
+    min_calls: int = DEFAULT_MIN_CALLS,
+    dense: bool = False,
     today: date | None = None,
 ) -> Heatmap:
     """The agency's call heatmap and best times to call, as the endpoint answers it.
 
-    ``today`` defaults to the current UTC date; pass one to look at another window.
+    ``tz`` is the IANA zone the days, hours and window are read in; ``today``
+    defaults to the current date there. ``min_calls`` is the sample a slot needs
+    for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
+    with calls. Bad values raise ``ValueError``, as the endpoint answers 400.
     """
     period, metric = Period(period), Metric(metric)
+    zone, min_calls = time_zone(tz), check_min_calls(min_calls)
     if today is None:
-        today = timezone.now().astimezone(UTC).date()
+        today = timezone.now().astimezone(zone).date()
     start_date, end_date = heatmap_window(period, today=today)
+    start, end = window_bounds(start_date, end_date, zone=zone)
     cells = count_calls_by_slot(
         agency_id=agency_id,
-        start=datetime.combine(start_date, time.min, tzinfo=UTC),
-        end=datetime.combine(end_date + timedelta(days=1), time.min, tzinfo=UTC),
+        start=start,
+        end=end,
         campaign_id=campaign_id,
         client_id=client_id,
+        zone=zone,
     )
     return Heatmap(
         start_date=start_date,
         end_date=end_date,
         metric=metric,
-        cells=cells,
-        best_times=rank_best_times(cells, metric),
+        timezone=tz,
+        cells=dense_grid(cells) if dense else cells,
+        best_times=rank_best_times(cells, metric, min_calls=min_calls),
     )

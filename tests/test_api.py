@@ -47,9 +47,26 @@ def test_answers_the_documented_shape(
             "end_date": today.isoformat(),
         },
         "metric": "calls",
+        "timezone": "UTC",
         "heatmap": [
-            {"day": day, "hour": 9, "total_calls": 2, "connected_calls": 2, "meetings_booked": 1},
-            {"day": day, "hour": 14, "total_calls": 1, "connected_calls": 0, "meetings_booked": 0},
+            {
+                "day": day,
+                "hour": 9,
+                "total_calls": 2,
+                "connected_calls": 2,
+                "meetings_booked": 1,
+                "connect_rate": 1.0,
+                "meeting_rate": 0.5,
+            },
+            {
+                "day": day,
+                "hour": 14,
+                "total_calls": 1,
+                "connected_calls": 0,
+                "meetings_booked": 0,
+                "connect_rate": 0.0,
+                "meeting_rate": 0.0,
+            },
         ],
         "best_times": [
             {"day": day, "hour": 9, "metric_value": 2, "label": label},

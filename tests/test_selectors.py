@@ -192,3 +192,46 @@ def test_shell_call_rejects_unknown_period_and_metric(agency_id: uuid.UUID) -> N
         heatmap(agency_id=agency_id, period="5d")
     with pytest.raises(ValueError, match="revenue"):
         heatmap(agency_id=agency_id, metric="revenue")
+
+
+def test_dense_grid_holds_every_slot_and_the_same_best_times(
+    make_call: MakeCall, agency_id: uuid.UUID
+) -> None:
+    make_call(created_at=TUESDAY_10, joined_at=TUESDAY_10)
+    make_call(created_at=datetime(2026, 3, 8, 0, 0, tzinfo=UTC))
+    sparse = heatmap(agency_id=agency_id, today=TODAY)
+    dense = heatmap(agency_id=agency_id, dense=True, today=TODAY)
+    assert [(c.day, c.hour) for c in dense.cells] == [(d, h) for d in range(7) for h in range(24)]
+    assert [c for c in dense.cells if c.total_calls] == list(sparse.cells)
+    assert dense.cells[1] == HeatmapCell(
+        day=0, hour=1, total_calls=0, connected_calls=0, meetings_booked=0
+    )
+    assert dense.best_times == sparse.best_times
+
+
+def test_dense_grid_in_a_time_zone_places_calls_in_local_slots(
+    make_call: MakeCall, agency_id: uuid.UUID
+) -> None:
+    make_call(created_at=datetime(2026, 3, 10, 3, 45, tzinfo=UTC))  # 09:15 in Kolkata
+    grid = heatmap(agency_id=agency_id, tz="Asia/Kolkata", dense=True, today=TODAY).cells
+    assert len(grid) == 168
+    assert [(c.day, c.hour) for c in grid if c.total_calls] == [(2, 9)]
+    assert grid[2 * 24 + 9].total_calls == 1
+
+
+def test_shell_call_takes_the_endpoints_options(make_call: MakeCall, agency_id: uuid.UUID) -> None:
+    for _ in range(20):
+        make_call(created_at=TUESDAY_10, joined_at=TUESDAY_10)
+    result = heatmap(
+        agency_id=agency_id,
+        period="7d",
+        metric="connect_rate",
+        tz="America/New_York",
+        min_calls=20,
+        dense=False,
+        today=TODAY,
+    )
+    assert result.timezone == "America/New_York"
+    assert [(b.label, b.metric_value, b.total_calls) for b in result.best_times] == [
+        ("Tuesday 06:00", 1.0, 20)
+    ]
