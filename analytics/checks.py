@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import connections
 
 from analytics.conf import MAX_JWKS_CACHE_SECONDS, conf
+from analytics.models import Call
 
 #: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
 MIN_SECRET_LENGTH = 32
@@ -129,3 +131,84 @@ def _is_number(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+@register()
+def check_heatmap_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Where the heatmap reads and caches, and how long it may take."""
+    messages: list[CheckMessage] = []
+    if conf.HEATMAP_DATABASE not in settings.DATABASES:
+        messages.append(
+            Error(
+                f"ANALYTICS_HEATMAP_DATABASE names {conf.HEATMAP_DATABASE!r}, "
+                "which is not in DATABASES.",
+                id="analytics.E011",
+            )
+        )
+    ttl = conf.HEATMAP_CACHE_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        messages.append(
+            Error(
+                "ANALYTICS_HEATMAP_CACHE_TTL must be a whole number of seconds, 0 to disable.",
+                id="analytics.E012",
+            )
+        )
+    elif ttl > 0 and conf.HEATMAP_CACHE not in settings.CACHES:
+        messages.append(
+            Error(
+                f"ANALYTICS_HEATMAP_CACHE names {conf.HEATMAP_CACHE!r}, which is not in CACHES.",
+                id="analytics.E013",
+            )
+        )
+    timeout = conf.HEATMAP_STATEMENT_TIMEOUT
+    if not _is_number(timeout) or timeout <= 0:
+        messages.append(
+            Error(
+                "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT must be a number of seconds above 0.",
+                id="analytics.E014",
+            )
+        )
+    return messages
+
+
+@register(Tags.database)
+def check_calls_index(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """Without an (agency_id, created_at) index every heatmap reads the whole calls table.
+
+    A database check: Django runs it with ``check --database <alias>`` and ``migrate``.
+    """
+    alias = conf.HEATMAP_DATABASE
+    if not databases or alias not in databases or alias not in settings.DATABASES:
+        return []
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return []
+    table = Call._meta.db_table
+    with connection.cursor() as cursor:
+        if table not in connection.introspection.table_names(cursor):
+            return [
+                Warning(
+                    f"The {table!r} table does not exist in the {alias!r} database.",
+                    hint="The heatmap reads the Supabase application's calls table.",
+                    id="analytics.W003",
+                )
+            ]
+        constraints = connection.introspection.get_constraints(cursor, table)
+    wanted = ["agency_id", "created_at"]
+    if any(c["index"] and c["columns"][:2] == wanted for c in constraints.values()):
+        return []
+    return [
+        Warning(
+            f"The {table!r} table has no index leading with (agency_id, created_at), "
+            "so every heatmap request scans the whole table.",
+            hint="Run: CREATE INDEX CONCURRENTLY idx_calls_agency_created "
+            f"ON {table} (agency_id, created_at);",
+            id="analytics.W002",
+        )
+    ]

@@ -89,5 +89,29 @@ class AnalyticsSettings:
         skip: bool = _setting("ANALYTICS_SKIP_USER_LOOKUP", False)
         return skip
 
+    @property
+    def HEATMAP_DATABASE(self) -> str:
+        """The database alias the heatmap reads from: a read replica, where there is one."""
+        alias: str = _setting("ANALYTICS_HEATMAP_DATABASE", "default")
+        return alias
+
+    @property
+    def HEATMAP_STATEMENT_TIMEOUT(self) -> float:
+        """Seconds the calls query may run on PostgreSQL before it is cancelled (a 500)."""
+        seconds: float = _setting("ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", 10.0)
+        return seconds
+
+    @property
+    def HEATMAP_CACHE(self) -> str:
+        """The cache alias (``CACHES``) answers are kept in; share one across app servers."""
+        alias: str = _setting("ANALYTICS_HEATMAP_CACHE", "default")
+        return alias
+
+    @property
+    def HEATMAP_CACHE_TTL(self) -> int:
+        """Seconds an answer is cached and may be reused by the browser; 0 disables both."""
+        seconds: int = _setting("ANALYTICS_HEATMAP_CACHE_TTL", 60)
+        return seconds
+
 
 conf = AnalyticsSettings()

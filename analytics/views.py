@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponseBase
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.authentication import SupabaseJWTAuthentication
+from analytics.caching import cached_heatmap, conditional_response
 from analytics.domain import CallsQueryError
 from analytics.exceptions import CallsQueryFailed
 from analytics.permissions import BelongsToAgency, agency_id_of
-from analytics.selectors import heatmap
+from analytics.renderers import FormatParamNegotiation, HeatmapCSVRenderer
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
 
 
@@ -22,11 +24,15 @@ class CallHeatmapApi(APIView):
 
     Everything the view depends on is declared here, so a host project's
     ``REST_FRAMEWORK`` defaults cannot change how it authenticates or renders.
+    JSON unless ``?format=csv`` or ``Accept: text/csv`` asks for CSV; errors are
+    always JSON. Its OpenAPI description is in ``analytics.schema``.
     """
 
     authentication_classes = [SupabaseJWTAuthentication]
     permission_classes = [BelongsToAgency]
-    renderer_classes = [JSONRenderer]
+    # JSON first: it answers ``*/*`` and errors raised before negotiation.
+    renderer_classes = [JSONRenderer, HeatmapCSVRenderer]
+    content_negotiation_class = FormatParamNegotiation
     parser_classes: list[Any] = []
     throttle_classes: list[Any] = []
     http_method_names = ["get", "head", "options"]
@@ -37,11 +43,14 @@ class CallHeatmapApi(APIView):
             self.http_method_not_allowed(request, *args, **kwargs)
         super().initial(request, *args, **kwargs)
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponseBase:
         query = HeatmapQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:
-            result = heatmap(agency_id=agency_id_of(request), **query.validated_data)
+            result = cached_heatmap(agency_id=agency_id_of(request), **query.validated_data)
         except CallsQueryError as exc:
             raise CallsQueryFailed() from exc
-        return Response(HeatmapSerializer(result).data)
+        body = HeatmapSerializer(result).data
+        return conditional_response(
+            request, Response(body), representation=[request.accepted_media_type, body]
+        )

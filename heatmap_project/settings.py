@@ -76,6 +76,27 @@ DATABASES = {
     )
 }
 
+# DATABASE_REPLICA_URL: a read replica (Supabase read replicas give one); the heatmap reads there.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"], conn_max_age=60, conn_health_checks=True
+    )
+    ANALYTICS_HEATMAP_DATABASE = "replica"
+
+# REDIS_URL: one cache shared by every app server; unset, each process keeps its own.
+# Short socket timeouts: a Redis that is down costs a request milliseconds, not seconds.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
+    if os.environ.get("REDIS_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# HEATMAP_CACHE_TTL: seconds an answer is reused (and max-age); 0 disables caching.
+ANALYTICS_HEATMAP_CACHE_TTL = int(os.environ.get("HEATMAP_CACHE_TTL", "60"))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

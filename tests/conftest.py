@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -29,7 +29,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     """Django's test database skips unmanaged models: create them from the reference DDL."""
     with django_db_blocker.unblock():
-        create_reference_tables()
+        for alias in connections:
+            create_reference_tables(using=alias)
 
 
 @pytest.fixture

@@ -52,11 +52,24 @@ STATIC_URL = "static/"
 # Signing in a test user need not cost a real password hash.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-DATABASES = {
-    "default": dj_database_url.parse(os.environ["DATABASE_URL"])
+_default = (
+    dj_database_url.parse(os.environ["DATABASE_URL"])
     if os.environ.get("DATABASE_URL")
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+)
+DATABASES = {
+    "default": _default,
+    # A second database on the same server: the read-replica tests prove which one answered.
+    "replica": {
+        **_default,
+        "NAME": _default["NAME"]
+        if _default["NAME"] == ":memory:"
+        else f"{_default['NAME']}_replica",
+    },
 }
+# The cache tests switch to the real Redis server; everything else sees no cache at all.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+ANALYTICS_HEATMAP_CACHE_TTL = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SUPABASE_JWT_SECRET = "test-jwt-secret-that-is-at-least-32-characters-long"

@@ -61,4 +61,6 @@ class Command(BaseCommand):
             "iat": int(now.timestamp()),
             "exp": int((now + timedelta(hours=hours)).timestamp()),
         }
+        if conf.JWT_ISSUER:  # checked once SUPABASE_URL is set
+            claims["iss"] = conf.JWT_ISSUER
         return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,289 @@
+"""Bounded queries, the plan guard, read replicas and the shared cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analytics.checks import check_calls_index, check_heatmap_settings
+from analytics.db import heatmap_settings
+from analytics.models import Call, User
+from analytics.selectors import count_calls_by_slot, heatmap, window_bounds
+from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+
+pytestmark = pytest.mark.django_db
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def redis_cache(settings: Any) -> Iterator[Any]:
+    """The real Redis server, through Django's own RedisCache backend."""
+    if not _redis_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs Redis at {REDIS_URL}")
+        pytest.skip(f"needs Redis at {REDIS_URL}: start redis-server or set TEST_REDIS_URL")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"analytics-test-{uuid.uuid4().hex}",
+        }
+    }
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60  # the app's default; the suite runs with 0
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def insert_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
+    """Ended calls of the last day in one statement: ``count`` for the agency, as many per other."""
+    rows_sql = (
+        "INSERT INTO calls (id, agency_id, status, created_at) "
+        "SELECT gen_random_uuid(), "
+        "CASE WHEN n %% (%s + 1) = 0 THEN %s::uuid "
+        "ELSE md5('agency' || (n %% (%s + 1))::text)::uuid END, "
+        "'ended', %s::timestamptz - make_interval(secs => n %% 86400) "
+        "FROM generate_series(1, %s) AS n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            rows_sql,
+            [
+                other_agencies,
+                str(agency_id),
+                other_agencies,
+                timezone.now(),
+                count * (other_agencies + 1),
+            ],
+        )
+        cursor.execute("ANALYZE calls")
+
+
+# --- cache -----------------------------------------------------------------------------
+
+
+def test_answers_are_shared_through_redis_until_the_ttl(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall, settings: Any
+) -> None:
+    make_call()
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1
+    make_call()
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1  # cached
+    assert len(redis_cache._cache.get_client().keys("*")) >= 1  # really in Redis
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 2
+
+
+def test_cache_keys_keep_agencies_and_parameters_apart(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall, other_agency_id: uuid.UUID
+) -> None:
+    make_call()
+    make_call(agency_id=other_agency_id)
+    make_call(agency_id=other_agency_id)
+    other_user = User.objects.create(id=uuid.uuid4(), agency_id=other_agency_id)
+    mine = auth_client.get(HEATMAP_URL).json()
+    theirs = APIClient().get(
+        HEATMAP_URL, HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(other_user.id))}"
+    )
+    assert mine["heatmap"][0]["total_calls"] == 1
+    assert theirs.json()["heatmap"][0]["total_calls"] == 2
+    assert auth_client.get(HEATMAP_URL, {"period": "7d"}).json()["period"] != mine["period"]
+
+
+def test_cache_control_etag_and_not_modified(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall
+) -> None:
+    make_call()
+    first = auth_client.get(HEATMAP_URL)
+    assert first.status_code == 200
+    assert set(first["Cache-Control"].split(", ")) == {"private", "max-age=60"}
+    etag = first["ETag"]
+    assert etag[0] == etag[-1] == '"'
+    again = auth_client.get(HEATMAP_URL, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == etag
+    assert "max-age=60" in again["Cache-Control"]
+    other = auth_client.get(HEATMAP_URL, {"metric": "connected"}, HTTP_IF_NONE_MATCH=etag)
+    assert other.status_code == 200
+    assert other["ETag"] != etag
+
+
+def test_a_dead_cache_never_breaks_the_endpoint(
+    settings: Any,
+    auth_client: APIClient,
+    make_call: MakeCall,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
+        }
+    }
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60
+    make_call()
+    with caplog.at_level(logging.WARNING, logger="analytics.caching"):
+        response = auth_client.get(HEATMAP_URL)
+    assert response.status_code == 200
+    assert response.json()["heatmap"][0]["total_calls"] == 1
+    messages = [r.getMessage() for r in caplog.records if r.name == "analytics.caching"]
+    assert "Heatmap cache read failed; answering from the database" in messages
+    assert "Heatmap cache write failed" in messages
+
+
+# --- bounded queries (PostgreSQL) ---------------------------------------------------------
+
+
+@pytest.mark.usefixtures("on_postgresql")
+def test_a_query_over_the_timeout_is_a_500_and_the_connection_serves_on(
+    auth_client: APIClient,
+    agency_id: uuid.UUID,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    insert_calls(agency_id, 60_000)
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0.001
+    with caplog.at_level(logging.ERROR, logger="analytics"):
+        cancelled = auth_client.get(HEATMAP_URL)
+    assert cancelled.status_code == 500
+    assert cancelled.json() == {"detail": "Failed to query calls table"}
+    [record] = [r for r in caplog.records if r.name == "analytics.selectors"]
+    assert "canceling statement due to statement timeout" in str(record.exc_info[1])
+    server_connection = connection.connection
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 10
+    answered = auth_client.get(HEATMAP_URL)
+    assert answered.status_code == 200
+    assert sum(cell["total_calls"] for cell in answered.json()["heatmap"]) == 60_000
+    assert connection.connection is server_connection
+
+
+@pytest.mark.usefixtures("on_postgresql")
+def test_the_query_settings_do_not_leak_into_the_callers_transaction(
+    agency_id: uuid.UUID,
+) -> None:
+    def current() -> tuple[str, ...]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('enable_sort'), "
+                "current_setting('jit')"
+            )
+            row: tuple[str, ...] = cursor.fetchone()
+            return row
+
+    before = current()
+    with CaptureQueriesContext(connection) as queries:
+        heatmap(agency_id=agency_id)
+    assert current() == before
+    assert any("set_config" in q["sql"] and "enable_sort" in q["sql"] for q in queries)
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.usefixtures("on_postgresql")
+def test_a_small_agencys_plan_uses_the_agency_created_index(agency_id: uuid.UUID) -> None:
+    insert_calls(agency_id, 1_200, other_agencies=99)  # 120k calls, 1% of them ours
+    today = timezone.now().astimezone(UTC).date()
+    start, end = window_bounds(today - timedelta(days=29), today, zone=UTC)
+    with CaptureQueriesContext(connection) as queries:
+        cells = count_calls_by_slot(agency_id=agency_id, start=start, end=end)
+    assert sum(cell.total_calls for cell in cells) == 1_200
+    [sql] = [q["sql"] for q in queries if '"calls"' in q["sql"]]
+    with connection.cursor() as cursor:
+        for name, value in heatmap_settings().items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        [[document]] = cursor.fetchall()
+    nodes = list(_plan_nodes(document[0]["Plan"]))
+    assert any(
+        node.get("Index Name") == "idx_calls_agency_created"
+        and node["Node Type"] in {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
+        for node in nodes
+    ), nodes
+    assert not any(
+        node["Node Type"] == "Seq Scan" and node.get("Relation Name") == "calls" for node in nodes
+    )
+
+
+# --- read replica -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(databases=["default", "replica"])
+def test_the_heatmap_reads_from_the_configured_alias(
+    auth_client: APIClient, make_call: MakeCall, agency_id: uuid.UUID, settings: Any
+) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    noon = make_call().created_at  # one call on the primary
+    for _ in range(3):  # three on the replica's database
+        Call.objects.using("replica").create(
+            id=uuid.uuid4(), agency_id=agency_id, status="ended", created_at=noon
+        )
+    assert (
+        connections["replica"].settings_dict["NAME"] != connections["default"].settings_dict["NAME"]
+    )
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1
+    settings.ANALYTICS_HEATMAP_DATABASE = "replica"
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 3
+
+
+# --- checks ---------------------------------------------------------------------------------
+
+
+def test_settings_checks(settings: Any) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60
+    assert check_heatmap_settings() == []
+    settings.ANALYTICS_HEATMAP_DATABASE = "nowhere"
+    settings.ANALYTICS_HEATMAP_CACHE = "nocache"
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0
+    assert [m.id for m in check_heatmap_settings()] == [
+        "analytics.E011",
+        "analytics.E013",
+        "analytics.E014",
+    ]
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = -1
+    assert "analytics.E012" in [m.id for m in check_heatmap_settings()]
+
+
+def test_index_check_is_quiet_when_the_index_is_there() -> None:
+    assert check_calls_index(databases=["default"]) == []
+    assert check_calls_index(databases=None) == []
+
+
+@pytest.mark.usefixtures("on_postgresql")
+def test_index_check_warns_and_names_the_statement_to_run() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX idx_calls_agency_created")
+    [warning] = check_calls_index(databases=["default"])
+    assert warning.id == "analytics.W002"
+    assert (
+        "CREATE INDEX CONCURRENTLY idx_calls_agency_created ON calls (agency_id, created_at)"
+        in (warning.hint or "")
+    )
