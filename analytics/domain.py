@@ -6,9 +6,10 @@ import enum
 import functools
 import re
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, tzinfo
+from typing import Any
 
 
 class Period(enum.StrEnum):
@@ -141,6 +142,21 @@ class HeatmapCell:
     def _rate_of(self, count: int) -> float | None:
         """``None`` in a slot without calls: no rate at all, which a rate of 0 would misstate."""
         return rate(count, self.total_calls) if self.total_calls else None
+
+
+def fold_into_week(hourly: Iterable[Mapping[str, Any]]) -> tuple[HeatmapCell, ...]:
+    """Per-hour counts (``local_hour`` a local wall-clock datetime) summed into weekly slots.
+
+    Cells come out sparse, sorted by day then hour; ``day`` 0 is Sunday.
+    """
+    totals: dict[tuple[int, int], list[int]] = {}
+    for row in hourly:
+        moment = row["local_hour"]
+        counts = totals.setdefault((moment.isoweekday() % 7, moment.hour), [0, 0, 0])
+        counts[0] += row["total_calls"]
+        counts[1] += row["connected_calls"]
+        counts[2] += row["meetings_booked"]
+    return tuple(HeatmapCell(day, hour, *counts) for (day, hour), counts in sorted(totals.items()))
 
 
 def dense_grid(cells: Iterable[HeatmapCell]) -> tuple[HeatmapCell, ...]:

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from uuid import UUID
 
 from django.db import DatabaseError
-from django.db.models import Count, IntegerField
-from django.db.models.functions import Cast, ExtractHour, ExtractWeekDay
+from django.db.models import Count
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from analytics.conf import conf
@@ -23,6 +23,7 @@ from analytics.domain import (
     Period,
     check_min_calls,
     dense_grid,
+    fold_into_week,
     time_zone,
 )
 from analytics.models import CONNECTED, MEETING_BOOKED, Call
@@ -68,37 +69,36 @@ def count_calls_by_slot(
     it happened in on either side of a daylight-saving change. ``zone`` is always
     passed explicitly so the host's ``TIME_ZONE`` never moves a bucket. ``using``
     defaults to ``ANALYTICS_HEATMAP_DATABASE``.
+
+    The database counts per local hour (``date_trunc``, at most 24 x 91 rows) and
+    the hours fold into weekday slots here: measured at a million calls, grouping
+    by a truncated timestamp is the fastest form PostgreSQL has (README, Performance).
     """
     using = using or conf.HEATMAP_DATABASE
-    rows = (
+    hourly = (
         Call.objects.using(using)
         .for_agency(agency_id)
         .ended()
         .created_between(start, end)
         .for_campaign(campaign_id)
         .for_client(client_id)
-        .annotate(
-            # Integers, not PostgreSQL's numeric EXTRACT: cheaper to group and hash.
-            # ExtractWeekDay numbers Sunday 1 ... Saturday 7; the API numbers from 0.
-            day=Cast(ExtractWeekDay("created_at", tzinfo=zone), IntegerField()) - 1,
-            hour=Cast(ExtractHour("created_at", tzinfo=zone), IntegerField()),
-        )
-        .values("day", "hour")
+        .annotate(local_hour=TruncHour("created_at", tzinfo=zone))
+        .values("local_hour")
         .annotate(
             total_calls=Count("pk"),
             connected_calls=Count("pk", filter=CONNECTED),
             meetings_booked=Count("pk", filter=MEETING_BOOKED),
         )
-        # No ORDER BY: it would invite the planner's sort; 168 rows sort here for free.
+        # No ORDER BY: it would invite the planner's sort, and folding needs no order.
         .order_by()
     )
     try:
         with bounded_calls_query(using):
-            cells = [HeatmapCell(**row) for row in rows]
+            rows = list(hourly)
     except DatabaseError as exc:
         logger.exception("Calls query failed for agency %s", agency_id)
         raise CallsQueryError("Failed to query calls table") from exc
-    return tuple(sorted(cells, key=lambda cell: (cell.day, cell.hour)))
+    return fold_into_week(rows)
 
 
 def heatmap(
