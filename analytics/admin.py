@@ -36,6 +36,7 @@ from analytics import presentation
 from analytics.domain import CallsQueryError, Heatmap, time_zone_names
 from analytics.forms import CallHeatmapForm, known_agencies
 from analytics.models import MEETING_BOOKED, Call, User
+from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
 from analytics.selectors import heatmap
 from analytics.serializers import HeatmapSerializer
 
@@ -344,7 +345,7 @@ class CallAdmin(ReadOnlyAdmin):
         return [heatmap_page, *super().get_urls()]
 
     def heatmap_view(self, request: HttpRequest) -> HttpResponse:
-        """The agency's heatmap as a shaded table; ``?format=json`` gives it as JSON.
+        """The agency's heatmap as a shaded table; ``?format=json`` or ``csv`` gives it as a file.
 
         Staff only (``admin_view``), and only for those who may view calls.
         """
@@ -359,6 +360,8 @@ class CallAdmin(ReadOnlyAdmin):
                 form.add_error(None, "The calls table could not be queried; the error is logged.")
         if request.GET.get("format") == "json":
             return self.heatmap_json(form, result)
+        if request.GET.get("format") == "csv":
+            return self.heatmap_csv(form, result)
         context = {
             **self.admin_site.each_context(request),
             "title": "Call heatmap",
@@ -387,6 +390,9 @@ class CallAdmin(ReadOnlyAdmin):
         grid = presentation.build_grid(result, min_calls=form.cleaned_data["min_calls"])
         query = request.GET.copy()
         query["format"] = "json"
+        json_url = f"{request.path}?{query.urlencode()}"
+        query["format"] = "csv"
+        csv_url = f"{request.path}?{query.urlencode()}"
         totals = grid.totals
         return {
             "grid": grid,
@@ -413,7 +419,8 @@ class CallAdmin(ReadOnlyAdmin):
                     totals.meeting_rate, is_rate=True, decimals=1
                 ),
             },
-            "json_url": f"{request.path}?{query.urlencode()}",
+            "json_url": json_url,
+            "csv_url": csv_url,
             "api_url": api_url(),
         }
 
@@ -424,6 +431,15 @@ class CallAdmin(ReadOnlyAdmin):
             return JsonResponse({"errors": errors}, status=400)
         body = JSONRenderer().render(HeatmapSerializer(result).data)
         return HttpResponse(body, content_type="application/json")
+
+    def heatmap_csv(self, form: CallHeatmapForm, result: Heatmap | None) -> HttpResponse:
+        """The endpoint's CSV for this agency: the same serializer, the same CSV function."""
+        if result is None:  # errors as JSON, as the endpoint answers them
+            return self.heatmap_json(form, result)
+        body = HeatmapSerializer(result).data
+        response = HttpResponse(heatmap_csv(body), content_type=CSV_CONTENT_TYPE)
+        response["Content-Disposition"] = csv_content_disposition(body)
+        return response
 
 
 @admin.register(User)

@@ -1,3 +1,5 @@
+from importlib.util import find_spec
+
 from django.apps import AppConfig
 
 
@@ -9,3 +11,7 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         # Imported for its side effect: registering the app's system checks.
         from analytics import checks  # noqa: F401
+
+        # The OpenAPI description registers with drf-spectacular, which the app does not require.
+        if find_spec("drf_spectacular") is not None:
+            from analytics import schema  # noqa: F401

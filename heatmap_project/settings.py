@@ -17,6 +17,11 @@ def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated variable as a list, blanks dropped."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 # The fallback only serves local demo runs; a deployment sets DJANGO_SECRET_KEY.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-heatmap-demo-only"
@@ -34,12 +39,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "analytics",
     "heatmap_project",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before CommonMiddleware, so a preflight is answered before anything else looks at it.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,6 +122,38 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 SUPABASE_URL = os.environ.get("SUPABASE_URL", "")
 SUPABASE_JWKS_URL = os.environ.get("SUPABASE_JWKS_URL", "")
 SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", "")
+
+# CORS_ALLOWED_ORIGINS: where the SPA is served from, comma-separated
+# ("https://app.example.com,http://localhost:5173"); unset, no other origin may call the API.
+# Only the API answers cross-origin requests; the admin never does.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+# So the SPA can read a CSV download's file name.
+CORS_EXPOSE_HEADERS = ["Content-Disposition"]
+# The API only reads: a preflight for another method is refused by the browser.
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# The OpenAPI schema at /api/schema/ and Swagger UI at /api/docs/, whose files come from
+# drf-spectacular-sidecar (collected as static files), not from a CDN. openapi.yaml at the
+# top of the repository is this schema: `python manage.py spectacular --skip-checks --file
+# openapi.yaml` writes it again.
+# drf-spectacular's install step; the heatmap view documents itself either way.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Call analytics API",
+    "DESCRIPTION": (
+        "When should an agency call? The agency's ended calls by day of week and hour, "
+        "and the best times to call. Authenticate with the signed-in user's Supabase "
+        "access token as `Authorization: Bearer <token>`."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The enums speak for themselves; each parameter's description says what they mean.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+}
 
 LOGGING = {
     "version": 1,

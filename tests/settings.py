@@ -25,9 +25,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
     "analytics",
 ]
 MIDDLEWARE = [
+    # As the demo project has it (tests/test_cors.py): an SPA on another origin calls the API.
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -35,6 +38,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ROOT_URLCONF = "tests.urls"
+CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+CORS_URLS_REGEX = r"^/api/.*$"
+# So the SPA can read a CSV download's file name.
+CORS_EXPOSE_HEADERS = ["Content-Disposition"]
+# The API only reads: a preflight for another method is refused by the browser.
+CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

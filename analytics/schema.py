@@ -1,0 +1,425 @@
+"""The endpoint's OpenAPI description, for host projects that run drf-spectacular.
+
+The app does not need drf-spectacular: ``AnalyticsConfig.ready()`` imports this
+module only when it is installed. Importing it registers the extensions below,
+which drf-spectacular applies when it generates a schema:
+
+- ``CallHeatmapApiView`` documents ``CallHeatmapApi`` (parameters, bodies,
+  every error) through its own ``AutoSchema``, whatever the host's
+  ``DEFAULT_SCHEMA_CLASS``;
+- ``SupabaseJWTScheme`` describes ``SupabaseJWTAuthentication`` as an HTTP
+  Bearer scheme;
+- the serializer extensions add what the serializers cannot say: day and hour
+  ranges, which metrics exist, and that ``best_times[].total_calls`` is there
+  for the rates only.
+
+The descriptions are built from the code they describe (the serializers, the
+token errors), so the schema follows the code; ``openapi.yaml`` at the top of
+the repository is the demo project's copy, checked by the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiViewExtension,
+)
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import Direction, OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from analytics.domain import DAY_NAMES, Metric
+from analytics.exceptions import (
+    CallsQueryFailed,
+    InvalidAuthorizationHeader,
+    SigningKeysUnavailable,
+    UserHasNoAgency,
+    UserNotFound,
+    UsersQueryFailed,
+)
+from analytics.renderers import CSV_COLUMNS, FormatParamNegotiation, HeatmapCSVRenderer
+from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
+from analytics.tokens import TokenError
+
+Schema = dict[str, Any]
+
+#: One line per query parameter; the tests check every parameter of the serializer has one.
+PARAMETER_HELP = {
+    "period": "The last 7, 30 or 90 calendar days, today included (in `tz`).",
+    "metric": (
+        "What `best_times` ranks. The counts rank by the count; the rates "
+        "(`connect_rate`, `meeting_rate`) by the lower bound of the 95% Wilson "
+        "score interval, among slots with at least `min_calls` calls."
+    ),
+    "campaign_id": "Only this campaign's calls (within the caller's agency).",
+    "client_id": "Only this client's calls (within the caller's agency).",
+    "tz": (
+        "IANA time zone name, spelled as in the zone database (`America/New_York`), that "
+        "days, hours and the window are counted in. UTC offsets (`+05:30`, `Etc/GMT-3`) "
+        "and unknown names are a 400."
+    ),
+    "min_calls": "Calls a slot needs before a rate metric can rank it. Count metrics ignore it.",
+    "dense": (
+        "`true` or `1` returns all 168 slots, zero-filled; `false` or `0` only slots "
+        "with calls. Any case."
+    ),
+}
+
+FORMAT_HELP = (
+    "`csv` answers the heatmap entries as a CSV attachment, one row per slot "
+    f"(`{','.join(CSV_COLUMNS)}`; a rate without calls is empty). `json` is the "
+    "default. The parameter wins over `Accept` (`Accept: text/csv` also asks for CSV). "
+    "Errors are JSON either way."
+)
+
+
+def _error_codes(error: type[TokenError]) -> list[str]:
+    return [error.code, *(code for sub in error.__subclasses__() for code in _error_codes(sub))]
+
+
+def _object(properties: Schema, *, required: list[str]) -> Schema:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _detail(description: str) -> Schema:
+    return {"type": "string", "description": description}
+
+
+def _code(codes: list[str]) -> Schema:
+    return {"type": "string", "enum": codes}
+
+
+AUTHENTICATION_CODES = sorted({*_error_codes(TokenError), InvalidAuthorizationHeader.default_code})
+PERMISSION_CODES = [UserNotFound.default_code, UserHasNoAgency.default_code]
+
+
+def _example(name: str, value: Any, summary: str = "") -> OpenApiExample:
+    return OpenApiExample(name, value=value, summary=summary, response_only=True)
+
+
+RESPONSES: dict[Any, OpenApiResponse] = {
+    (200, "application/json"): OpenApiResponse(
+        HeatmapSerializer,
+        description=(
+            "The heatmap. As JSON by default; as CSV with `?format=csv` or `Accept: text/csv`."
+        ),
+    ),
+    (200, HeatmapCSVRenderer.media_type): OpenApiResponse(
+        {"type": "string", "description": "One header row, then one row per `heatmap` entry."},
+        examples=[
+            _example(
+                "csv",
+                f"{','.join(CSV_COLUMNS)}\r\n"
+                "2,Tuesday,10,100,61,40,0.61,0.4\r\n"
+                "2,Tuesday,11,0,0,0,,\r\n",
+                "Two slots, the second without calls (dense)",
+            )
+        ],
+    ),
+    (400, "application/json"): OpenApiResponse(
+        {
+            "type": "object",
+            "description": "Each bad parameter, with its messages.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        description="A bad query parameter (including `format`); every bad one is named.",
+        examples=[
+            _example("period", {"period": ['"5d" is not a valid choice.']}),
+            _example(
+                "tz", {"tz": ["Unknown time zone; use an IANA name such as America/New_York."]}
+            ),
+            _example("format", {"format": ['"xml" is not a valid choice.']}),
+        ],
+    ),
+    (401, "application/json"): OpenApiResponse(
+        _object(
+            {
+                "detail": _detail("What is wrong; never contains the token."),
+                "code": {
+                    **_code(AUTHENTICATION_CODES),
+                    "description": "Absent when there is no Bearer token at all.",
+                },
+            },
+            required=["detail"],
+        ),
+        description=(
+            "No Bearer token, or one that does not verify. Carries "
+            '`WWW-Authenticate: Bearer realm="api"`.'
+        ),
+        examples=[
+            _example("missing", {"detail": "Authentication credentials were not provided."}),
+            _example(
+                "expired", {"detail": "The access token has expired.", "code": "token_expired"}
+            ),
+        ],
+    ),
+    (403, "application/json"): OpenApiResponse(
+        _object(
+            {"detail": _detail("What is wrong."), "code": _code(PERMISSION_CODES)},
+            required=["detail", "code"],
+        ),
+        description="The token is valid, but its user has no `users` row or no agency.",
+        examples=[
+            _example(error.default_code, {"detail": str(error.default_detail), "code": code})
+            for error, code in zip((UserNotFound, UserHasNoAgency), PERMISSION_CODES, strict=True)
+        ],
+    ),
+    (405, "application/json"): OpenApiResponse(
+        _object({"detail": _detail("Names the method.")}, required=["detail"]),
+        description="Any method but GET, HEAD and OPTIONS; carries `Allow`. Before authentication.",
+        examples=[_example("post", {"detail": 'Method "POST" not allowed.'})],
+    ),
+    (406, "application/json"): OpenApiResponse(
+        _object({"detail": _detail("What was refused.")}, required=["detail"]),
+        description="`Accept` names neither JSON nor CSV (nor `*/*`).",
+        examples=[_example("xml", {"detail": "Could not satisfy the request Accept header."})],
+    ),
+    (500, "application/json"): OpenApiResponse(
+        _object(
+            {
+                "detail": {
+                    "type": "string",
+                    "enum": [
+                        str(CallsQueryFailed.default_detail),
+                        str(UsersQueryFailed.default_detail),
+                    ],
+                }
+            },
+            required=["detail"],
+        ),
+        description="The database could not be read; the error is logged, never shown.",
+        examples=[_example("calls", {"detail": str(CallsQueryFailed.default_detail)})],
+    ),
+    (503, "application/json"): OpenApiResponse(
+        _object(
+            {
+                "detail": _detail("Try again soon."),
+                "code": _code([SigningKeysUnavailable.default_code]),
+            },
+            required=["detail", "code"],
+        ),
+        description="The project's signing keys (JWKS) cannot be read; the app recovers by itself.",
+        examples=[
+            _example(
+                "jwks",
+                {
+                    "detail": str(SigningKeysUnavailable.default_detail),
+                    "code": SigningKeysUnavailable.default_code,
+                },
+            )
+        ],
+    ),
+}
+
+RESPONSE_HEADERS = [
+    OpenApiParameter(
+        "Content-Disposition",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description=(
+            "CSV only: `attachment; "
+            'filename="call-heatmap-<start_date>-to-<end_date>-<metric>.csv"`.'
+        ),
+    ),
+    OpenApiParameter(
+        "WWW-Authenticate",
+        str,
+        OpenApiParameter.HEADER,
+        response=[401],
+        required=True,
+        description='`Bearer realm="api"`.',
+    ),
+    OpenApiParameter(
+        "Allow",
+        str,
+        OpenApiParameter.HEADER,
+        response=[405],
+        required=True,
+        description="`GET, HEAD, OPTIONS`.",
+    ),
+]
+
+
+class HeatmapQueryParameters(HeatmapQuerySerializer):
+    """The query serializer with a description on each field, for the schema only."""
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        for name, field in fields.items():
+            field.help_text = PARAMETER_HELP[name]
+        return fields
+
+
+class CallHeatmapApiSchema(AutoSchema):
+    """``GET /dashboard-heatmap`` as the SPA sees it."""
+
+    def get_operation_id(self) -> str:
+        return "dashboard_heatmap"
+
+    def get_tags(self) -> list[str]:
+        return ["heatmap"]
+
+    def get_summary(self) -> str:
+        return "When should the agency call?"
+
+    def get_description(self) -> str:  # type: ignore[override]  # as AutoSchema's own
+        return (
+            "Counts the caller's agency's ended calls by day of week (0 is Sunday) and "
+            "hour, in `tz`, over the window, and names up to 5 best times for `metric`. "
+            "The agency comes from the access token's `users` row, never from a parameter."
+        )
+
+    def get_override_parameters(self) -> list[Any]:
+        return [
+            HeatmapQueryParameters,
+            OpenApiParameter(
+                FormatParamNegotiation.format_param,
+                str,
+                OpenApiParameter.QUERY,
+                enum=["json", HeatmapCSVRenderer.format],
+                description=FORMAT_HELP,
+            ),
+            *RESPONSE_HEADERS,
+        ]
+
+    # A status (and media type) to answer map, as ``@extend_schema(responses=...)`` passes it.
+    def get_response_serializers(self) -> dict[Any, OpenApiResponse]:  # type: ignore[override]
+        return RESPONSES
+
+
+class CallHeatmapApiView(OpenApiViewExtension):
+    target_class = "analytics.views.CallHeatmapApi"
+    match_subclasses = True  # a host's subclass (say, with throttles) keeps the description
+
+    def view_replacement(self) -> type[APIView]:
+        view: type[APIView] = self.target
+
+        class Documented(view):  # type: ignore[valid-type,misc]
+            schema = CallHeatmapApiSchema()
+
+        return Documented
+
+
+class SupabaseJWTScheme(OpenApiAuthenticationExtension):
+    target_class = "analytics.authentication.SupabaseJWTAuthentication"
+    match_subclasses = True  # SupabaseClaimsAuthentication too
+    name = "SupabaseAccessToken"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> Schema:
+        return {
+            **build_bearer_security_scheme_object("Authorization", "Bearer", "JWT"),
+            "description": (
+                "The signed-in user's Supabase access token (`session.access_token` in "
+                "supabase-js), verified locally: ES256/RS256 through the project's JWKS, "
+                "or HS256 with the legacy JWT secret."
+            ),
+        }
+
+
+def _patch_serializer(
+    extension: OpenApiSerializerExtension, auto_schema: AutoSchema, direction: Direction
+) -> Schema:
+    schema: Schema = auto_schema._map_serializer(
+        extension.target, direction, bypass_extensions=True
+    )
+    return schema
+
+
+_DAY = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": len(DAY_NAMES) - 1,
+    "description": "0 is Sunday, as in JavaScript's `Date.getDay()`; local to `timezone`.",
+}
+_HOUR = {"type": "integer", "minimum": 0, "maximum": 23, "description": "Local to `timezone`."}
+_RATE_NOTE = "rounded half up to 4 decimals; `null` in a slot without calls."
+
+
+def _rate(of: str) -> Schema:
+    return {
+        "type": "number",
+        "format": "double",
+        "minimum": 0,
+        "maximum": 1,
+        "nullable": True,
+        "description": f"`{of} / total_calls`, {_RATE_NOTE}",
+    }
+
+
+class HeatmapCellScheme(OpenApiSerializerExtension):
+    target_class = "analytics.serializers.HeatmapCellSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> Schema:
+        schema = _patch_serializer(self, auto_schema, direction)
+        schema["description"] = "One (day, hour) slot of the window."
+        properties = schema["properties"]
+        properties["day"] = _DAY
+        properties["hour"] = _HOUR
+        for count in ("total_calls", "connected_calls", "meetings_booked"):
+            properties[count] = {"type": "integer", "minimum": 0}
+        properties["connect_rate"] = _rate("connected_calls")
+        properties["meeting_rate"] = _rate("meetings_booked")
+        return schema
+
+
+class BestTimeScheme(OpenApiSerializerExtension):
+    """Written out: ``metric_value`` is a count or a rate; ``total_calls`` comes with rates only."""
+
+    target_class = "analytics.serializers.BestTimeSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> Schema:
+        return _object(
+            {
+                "day": _DAY,
+                "hour": _HOUR,
+                "metric_value": {
+                    "type": "number",
+                    "description": (
+                        "The slot's value for `metric`: an integer count, or the observed "
+                        "rate (4 decimals) for a rate metric."
+                    ),
+                },
+                "label": {
+                    "type": "string",
+                    "description": "English day name and zero-padded local hour.",
+                    "example": "Tuesday 10:00",
+                },
+                "total_calls": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The rate's sample size; present for the rate metrics only.",
+                },
+            },
+            required=["day", "hour", "metric_value", "label"],
+        )
+
+
+class HeatmapScheme(OpenApiSerializerExtension):
+    target_class = "analytics.serializers.HeatmapSerializer"
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> Schema:
+        schema = _patch_serializer(self, auto_schema, direction)
+        properties = schema["properties"]
+        properties["metric"] = {
+            "type": "string",
+            "enum": [metric.value for metric in Metric],
+            "description": "The `metric` asked for.",
+        }
+        properties["timezone"] = {
+            "type": "string",
+            "description": "The IANA zone the days and hours are in (`UTC` by default).",
+            "example": "America/New_York",
+        }
+        properties["heatmap"]["description"] = (
+            "Slots with calls (all 168 with `dense`), by day then hour."
+        )
+        properties["best_times"]["description"] = (
+            "Up to 5 slots, best first; slots whose value is 0 are left out."
+        )
+        return schema

@@ -1,0 +1,396 @@
+"""The OpenAPI contract: openapi.yaml is what the code generates, and real answers fit it.
+
+The SPA team reads and diffs ``openapi.yaml``. These tests regenerate it with
+the command the README gives, validate real responses of every status against
+it with openapi-core, and check the demo serves it and Swagger UI from local files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from django.db import connection
+from django.http import HttpResponse
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+from openapi_core.validation.response.exceptions import InvalidData, MissingRequiredHeader
+from rest_framework.test import APIClient
+
+from analytics.domain import Metric, Period
+from analytics.models import User
+from analytics.schema import AUTHENTICATION_CODES, PARAMETER_HELP
+from analytics.serializers import BestTimeSerializer, HeatmapCellSerializer, HeatmapQuerySerializer
+from analytics.tokens import TokenError
+from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+from tests.jwks_server import JWKSServer, Keys, claims
+
+pytest_plugins = ["tests.jwks_server"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = ROOT / "openapi.yaml"
+#: The README's command; the test runs it without ``--file`` and compares.
+REGENERATE = (
+    "python manage.py spectacular --skip-checks --validate --fail-on-warn --file openapi.yaml"
+)
+
+
+def demo_env(**extra: str) -> dict[str, str]:
+    """The environment of a fresh demo: its settings, its SQLite file, no test database."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    return {**env, "DJANGO_SETTINGS_MODULE": "heatmap_project.settings", **extra}
+
+
+def run_demo(*args: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=demo_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def decode_text(value: bytes, charset: str = "utf-8", **parameters: str) -> str:
+    """openapi-core reads JSON itself; a CSV body is text, which its schema says."""
+    return value.decode(charset)
+
+
+@pytest.fixture(scope="module")
+def spec() -> OpenAPI:
+    config = Config(extra_media_type_deserializers={"text/csv": decode_text})
+    return OpenAPI.from_file_path(str(SCHEMA_FILE), config=config)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(SCHEMA_FILE.read_text())
+    return document
+
+
+@pytest.fixture(scope="module")
+def operation(schema: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = schema["paths"]["/api/dashboard-heatmap"]["get"]
+    return found
+
+
+class AsGet(DjangoOpenAPIRequest):
+    """The schema has one operation, GET; its 405 answer is what every other method gets."""
+
+    @property
+    def method(self) -> str:
+        return "get"
+
+
+def validate(spec: OpenAPI, response: HttpResponse, *, request_too: bool = False) -> None:
+    """Raises openapi-core's error, naming what does not fit, when the answer is off-contract."""
+    wsgi_request = response.wsgi_request  # type: ignore[attr-defined]
+    request = (AsGet if response.status_code == 405 else DjangoOpenAPIRequest)(wsgi_request)
+    if request_too:
+        spec.validate_request(request)
+    spec.validate_response(request, DjangoOpenAPIResponse(response))
+
+
+# --- the committed file -----------------------------------------------------------------
+
+
+def test_the_committed_schema_is_the_generated_one() -> None:
+    generated = run_demo("manage.py", *REGENERATE.split()[2:-2])
+    assert generated == SCHEMA_FILE.read_text(), (
+        f"openapi.yaml is out of date: run `{REGENERATE}` and commit it."
+    )
+
+
+def test_the_schema_is_valid_openapi(spec: OpenAPI) -> None:
+    spec.check_spec()  # openapi-spec-validator, as the SPA's tooling would read it
+
+
+# --- what it says -----------------------------------------------------------------------
+
+
+def test_every_query_parameter_is_documented_with_its_values(operation: dict[str, Any]) -> None:
+    parameters = {p["name"]: p for p in operation["parameters"] if p["in"] == "query"}
+    assert set(parameters) == {*HeatmapQuerySerializer().fields, "format"}
+    assert set(PARAMETER_HELP) == set(HeatmapQuerySerializer().fields)
+    assert all(p["description"] for p in parameters.values())
+    assert not any(p.get("required") for p in parameters.values())
+    assert parameters["period"]["schema"]["enum"] == [p.value for p in Period]
+    assert parameters["period"]["schema"]["default"] == "30d"
+    assert parameters["metric"]["schema"]["enum"] == [m.value for m in Metric]
+    assert parameters["metric"]["schema"]["default"] == "calls"
+    assert parameters["tz"]["schema"]["default"] == "UTC"
+    min_calls = parameters["min_calls"]["schema"]
+    assert (min_calls["minimum"], min_calls["maximum"], min_calls["default"]) == (1, 100_000, 20)
+    assert parameters["dense"]["schema"] == {"type": "boolean", "default": False}
+    assert parameters["campaign_id"]["schema"]["format"] == "uuid"
+    assert parameters["client_id"]["schema"]["format"] == "uuid"
+    assert set(parameters["format"]["schema"]["enum"]) == {"json", "csv"}
+
+
+def test_every_status_is_documented(operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    assert set(responses) == {"200", "400", "401", "403", "405", "406", "500", "503"}
+    assert set(responses["200"]["content"]) == {"application/json", "text/csv"}
+    for status in set(responses) - {"200"}:
+        assert set(responses[status]["content"]) == {"application/json"}, status
+    assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert responses["405"]["headers"]["Allow"]["required"] is True
+    assert "Content-Disposition" in responses["200"]["headers"]
+
+
+def test_the_401_codes_are_the_token_errors(operation: dict[str, Any]) -> None:
+    documented = operation["responses"]["401"]["content"]["application/json"]["schema"]
+    codes = set(documented["properties"]["code"]["enum"])
+    assert codes == set(AUTHENTICATION_CODES)
+    assert {"token_expired", "token_bad_signature", "authorization_header_invalid"} <= codes
+    assert all(sub.code in codes for sub in TokenError.__subclasses__())
+
+
+def test_the_bearer_scheme_secures_the_endpoint(
+    schema: dict[str, Any], operation: dict[str, Any]
+) -> None:
+    assert operation["security"] == [{"SupabaseAccessToken": []}]
+    scheme = schema["components"]["securitySchemes"]["SupabaseAccessToken"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+
+
+def test_the_body_components_name_every_serializer_field(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    assert set(components["HeatmapCell"]["properties"]) == set(HeatmapCellSerializer().fields)
+    assert set(components["BestTime"]["properties"]) == set(BestTimeSerializer().fields)
+    assert "total_calls" not in components["BestTime"]["required"]
+
+
+# --- real answers fit it ----------------------------------------------------------------
+
+
+def at(day: date, hour: int) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def calls(make_call: MakeCall, today: date) -> None:
+    make_call(created_at=at(today, 9), joined_at=at(today, 9))
+    make_call(
+        created_at=at(today, 9), joined_at=at(today, 9), analysis={"sdr": {"meeting_booked": True}}
+    )
+    make_call(created_at=at(today, 14))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"metric": "meeting_rate", "min_calls": "1"},
+        {"metric": "connect_rate", "min_calls": "1", "tz": "America/New_York", "period": "90d"},
+        {"dense": "true", "format": "json", "campaign_id": str(uuid.UUID(int=1))},
+        {"format": "csv"},
+        {"dense": "true", "format": "csv", "metric": "meetings_booked"},
+    ],
+)
+def test_a_200_fits(
+    spec: OpenAPI, auth_client: APIClient, calls: None, params: dict[str, str]
+) -> None:
+    response = auth_client.get(HEATMAP_URL, params)
+    assert response.status_code == 200
+    validate(spec, response, request_too=True)
+
+
+@pytest.mark.django_db
+def test_rate_best_times_carry_total_calls_and_fit(
+    spec: OpenAPI, auth_client: APIClient, calls: None
+) -> None:
+    response = auth_client.get(HEATMAP_URL, {"metric": "connect_rate", "min_calls": "1"})
+    assert "total_calls" in response.json()["best_times"][0]
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"period": "5d"},
+        {"tz": "+05:30", "min_calls": "0", "dense": "maybe"},
+        {"campaign_id": "1 OR 1=1", "format": "csv"},
+        {"format": "xml"},
+        {"client_id": ""},
+    ],
+)
+def test_a_400_fits(spec: OpenAPI, auth_client: APIClient, params: dict[str, str]) -> None:
+    response = auth_client.get(HEATMAP_URL, params)
+    assert response.status_code == 400
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Bearer one two"])
+def test_a_401_fits(spec: OpenAPI, api_client: APIClient, authorization: str | None) -> None:
+    if authorization:
+        api_client.credentials(HTTP_AUTHORIZATION=authorization)
+    response = api_client.get(HEATMAP_URL)
+    assert response.status_code == 401
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_an_expired_token_401_fits(spec: OpenAPI, api_client: APIClient, user: User) -> None:
+    token = mint_token(sub=str(user.id), exp=1_000_000_000)
+    response = api_client.get(HEATMAP_URL, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.json()["code"] == "token_expired"
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("agency", ["no row", "no agency"])
+def test_a_403_fits(spec: OpenAPI, api_client: APIClient, agency: str) -> None:
+    user_id = uuid.uuid4()
+    if agency == "no agency":
+        User.objects.create(id=user_id, agency_id=None)
+    response = api_client.get(
+        HEATMAP_URL, HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(user_id))}"
+    )
+    assert response.status_code == 403
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_a_405_fits(spec: OpenAPI, auth_client: APIClient) -> None:
+    response = auth_client.post(HEATMAP_URL)
+    assert response.status_code == 405
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_a_406_fits(spec: OpenAPI, auth_client: APIClient) -> None:
+    response = auth_client.get(HEATMAP_URL, HTTP_ACCEPT="application/xml")
+    assert response.status_code == 406
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_a_500_fits(
+    spec: OpenAPI, auth_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE calls RENAME TO calls_away")
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="analytics"):
+            response = auth_client.get(HEATMAP_URL)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE calls_away RENAME TO calls")
+    assert response.json() == {"detail": "Failed to query calls table"}
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_a_503_fits(
+    spec: OpenAPI,
+    api_client: APIClient,
+    user: User,
+    project_keys: Keys,
+    supabase_project: JWKSServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supabase_project.stop()
+    token = project_keys.es256.sign(claims(sub=str(user.id)))
+    with caplog.at_level(logging.CRITICAL, logger="analytics"):
+        response = api_client.get(HEATMAP_URL, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 503
+    validate(spec, response)
+
+
+@pytest.mark.django_db
+def test_an_off_contract_answer_is_caught(spec: OpenAPI, auth_client: APIClient) -> None:
+    """The validation has teeth: the same 200 with a field renamed fails it."""
+    response = auth_client.get(HEATMAP_URL)
+    body = response.json()
+    body["when"] = body.pop("best_times")
+    response.content = json.dumps(body).encode()
+    with pytest.raises(InvalidData, match="'best_times' is a required property"):
+        validate(spec, response)
+
+
+# --- the demo serves it -----------------------------------------------------------------
+
+DEMO_PROBE = """
+import json, django
+django.setup()
+from django.contrib.staticfiles import finders
+from django.test import Client
+client = Client(HTTP_HOST="localhost")
+schema = client.get("/api/schema/")
+docs = client.get("/api/docs/")
+html = docs.content.decode()
+import re
+assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+print(json.dumps({
+    "schema_status": schema.status_code,
+    "schema_type": schema["Content-Type"],
+    "schema": schema.content.decode(),
+    "docs_status": docs.status_code,
+    "assets": assets,
+    "found": [
+        bool(finders.find(a.removeprefix("/static/")))
+        for a in assets if a.startswith("/static/")
+    ],
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict[str, Any]:
+    probe: dict[str, Any] = json.loads(run_demo("-c", DEMO_PROBE))
+    return probe
+
+
+def test_the_demo_serves_the_committed_schema(demo: dict[str, Any]) -> None:
+    assert demo["schema_status"] == 200
+    assert demo["schema_type"].startswith("application/vnd.oai.openapi")
+    assert yaml.safe_load(demo["schema"]) == yaml.safe_load(SCHEMA_FILE.read_text())
+
+
+def test_the_demo_serves_swagger_ui_from_its_own_static_files(demo: dict[str, Any]) -> None:
+    assert demo["docs_status"] == 200
+    assets = demo["assets"]
+    assert any(re.search(r"swagger-ui-bundle\.js$", a) for a in assets)
+    assert any(a.endswith("swagger-ui.css") for a in assets)
+    assert not [a for a in assets if re.match(r"(https?:)?//", a)], "no CDN"
+    static = [a for a in assets if a.startswith("/static/drf_spectacular_sidecar/")]
+    assert len(static) >= 3
+    assert all(demo["found"])
+
+
+def test_the_app_does_not_need_drf_spectacular() -> None:
+    """Without drf-spectacular installed, the app loads and serves; only the schema is gone."""
+    script = (
+        "import sys; sys.modules['drf_spectacular'] = None\n"
+        "import django; django.setup()\n"
+        "import analytics.views, analytics.urls, analytics.admin\n"
+        "assert 'analytics.schema' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    assert run_demo("-c", script, DJANGO_SETTINGS_MODULE="tests.settings").strip() == "ok"
+
+
+@pytest.mark.django_db
+def test_a_401_without_its_challenge_is_caught(spec: OpenAPI, api_client: APIClient) -> None:
+    response = api_client.get(HEATMAP_URL)
+    del response["WWW-Authenticate"]
+    with pytest.raises(MissingRequiredHeader, match="WWW-Authenticate"):
+        validate(spec, response)
