@@ -73,6 +73,11 @@ def rate(part: int, whole: int) -> float:
     return (2 * part * scale + whole) // (2 * whole) / scale
 
 
+def rate_or_none(part: int, whole: int) -> float | None:
+    """The rate, or ``None`` without calls: no rate at all, which a rate of 0 would misstate."""
+    return rate(part, whole) if whole else None
+
+
 def check_min_calls(min_calls: int) -> int:
     """``min_calls`` as given, or ``ValueError`` outside the limits (the endpoint's 400)."""
     low, high = MIN_CALLS_LIMITS
@@ -133,15 +138,11 @@ class HeatmapCell:
 
     @property
     def connect_rate(self) -> float | None:
-        return self._rate_of(self.connected_calls)
+        return rate_or_none(self.connected_calls, self.total_calls)
 
     @property
     def meeting_rate(self) -> float | None:
-        return self._rate_of(self.meetings_booked)
-
-    def _rate_of(self, count: int) -> float | None:
-        """``None`` in a slot without calls: no rate at all, which a rate of 0 would misstate."""
-        return rate(count, self.total_calls) if self.total_calls else None
+        return rate_or_none(self.meetings_booked, self.total_calls)
 
 
 def fold_into_week(hourly: Iterable[Mapping[str, Any]]) -> tuple[HeatmapCell, ...]:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analytics.domain import DAY_NAMES, Heatmap, HeatmapCell, Metric, dense_grid, rate
+from analytics.domain import DAY_NAMES, Heatmap, HeatmapCell, Metric, dense_grid, rate_or_none
 
 Number = int | float
 
@@ -212,11 +212,11 @@ class Totals:
 
     @property
     def connect_rate(self) -> float | None:
-        return rate(self.connected_calls, self.total_calls) if self.total_calls else None
+        return rate_or_none(self.connected_calls, self.total_calls)
 
     @property
     def meeting_rate(self) -> float | None:
-        return rate(self.meetings_booked, self.total_calls) if self.total_calls else None
+        return rate_or_none(self.meetings_booked, self.total_calls)
 
 
 @dataclass(frozen=True, slots=True)
