@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, router
 from django.db.models import Field, Model, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import formats, timezone
@@ -35,7 +35,7 @@ from rest_framework.renderers import JSONRenderer
 from analytics import presentation
 from analytics.domain import CallsQueryError, Heatmap, time_zone_names
 from analytics.forms import CallHeatmapForm, known_agencies
-from analytics.models import MEETING_BOOKED, Call, User
+from analytics.models import MEETING_BOOKED, Call, CallHeatmap, User
 from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
 from analytics.selectors import heatmap
 from analytics.serializers import HeatmapSerializer
@@ -448,3 +448,28 @@ class SupabaseUserAdmin(ReadOnlyAdmin):
     search_fields = ("id", "agency_id")
     search_help_text = "An exact user or agency UUID."
     ordering = ("id",)
+
+
+@admin.register(CallHeatmap)
+class CallHeatmapAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The admin index's "Call heatmap" row: it leads to the page ``CallAdmin`` serves."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may view calls may see them as a heatmap.
+        return request.user.has_perm(f"{Call._meta.app_label}.view_{Call._meta.model_name}")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        page = reverse(f"{self.admin_site.name}:analytics_call_heatmap")
+        query = request.GET.urlencode()
+        return HttpResponseRedirect(f"{page}?{query}" if query else page)

@@ -90,10 +90,19 @@ def test_staff_who_may_not_view_calls_are_refused(client: Client) -> None:
 
 
 def test_the_page_is_linked_from_the_app_section_and_the_call_list(staff: Client) -> None:
-    app_index = staff.get("/admin/analytics/").content.decode()
-    assert f'href="{HEATMAP_PAGE}"' in app_index
+    for index in ("/admin/", "/admin/analytics/"):
+        page = staff.get(index).content.decode()
+        assert "Call analytics" in page
+        assert '<a href="/admin/analytics/callheatmap/">Call heatmap</a>' in page
+    row = staff.get("/admin/analytics/callheatmap/", {"agency": "x"})
+    assert row.status_code == 302
+    assert row["Location"] == f"{HEATMAP_PAGE}?agency=x"
     assert f'href="{HEATMAP_PAGE}"' in staff.get(CALLS_PAGE).content.decode()
-    assert "Call analytics" in staff.get("/admin/").content.decode()
+
+
+def test_the_row_is_hidden_from_staff_who_may_not_view_calls(client: Client) -> None:
+    client.force_login(staff_member(perms=("view_user",)))
+    assert "/admin/analytics/callheatmap/" not in client.get("/admin/").content.decode()
 
 
 # --- what it shows ----------------------------------------------------------------------

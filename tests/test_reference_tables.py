@@ -28,3 +28,10 @@ def test_status_and_end_reason_are_enums_on_postgresql() -> None:
             ("end_reason", "USER-DEFINED", "call_end_reason"),
             ("status", "USER-DEFINED", "call_status"),
         ]
+
+
+def test_the_shipped_migrations_match_the_models() -> None:
+    """A host's makemigrations must never write a migration into this app."""
+    from django.core.management import call_command
+
+    call_command("makemigrations", "analytics", "--check", "--dry-run", verbosity=0)
