@@ -17,6 +17,7 @@ from django.db import connections
 
 from analytics.conf import MAX_JWKS_CACHE_SECONDS, conf
 from analytics.models import Call
+from analytics.throttling import is_valid_rate
 
 #: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
 MIN_SECRET_LENGTH = 32
@@ -137,7 +138,7 @@ def _is_number(value: Any) -> bool:
 def check_heatmap_settings(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Where the heatmap reads and caches, and how long it may take."""
+    """Where the heatmap reads and caches, how long it may take and how often a user may ask."""
     messages: list[CheckMessage] = []
     if conf.HEATMAP_DATABASE not in settings.DATABASES:
         messages.append(
@@ -148,6 +149,7 @@ def check_heatmap_settings(
             )
         )
     ttl = conf.HEATMAP_CACHE_TTL
+    caching = not isinstance(ttl, bool) and isinstance(ttl, int) and ttl > 0
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
         messages.append(
             Error(
@@ -155,10 +157,23 @@ def check_heatmap_settings(
                 id="analytics.E012",
             )
         )
-    elif ttl > 0 and conf.HEATMAP_CACHE not in settings.CACHES:
+    rate = conf.HEATMAP_THROTTLE_RATE
+    if not is_valid_rate(rate):
+        messages.append(
+            Error(
+                f"ANALYTICS_HEATMAP_THROTTLE_RATE is {rate!r}, not a rate such as '120/min'.",
+                hint="Give '<requests>/<period>' with a period of s, sec, second, m, min, "
+                "minute, h, hour, d or day and at least 1 request; None or '' turns "
+                "throttling off.",
+                id="analytics.E015",
+            )
+        )
+    # The throttle counts in the same cache as the answers, even with caching off.
+    if (caching or rate) and conf.HEATMAP_CACHE not in settings.CACHES:
         messages.append(
             Error(
                 f"ANALYTICS_HEATMAP_CACHE names {conf.HEATMAP_CACHE!r}, which is not in CACHES.",
+                hint="Answers and the throttle's counts are kept there.",
                 id="analytics.E013",
             )
         )

@@ -113,5 +113,14 @@ class AnalyticsSettings:
         seconds: int = _setting("ANALYTICS_HEATMAP_CACHE_TTL", 60)
         return seconds
 
+    @property
+    def HEATMAP_THROTTLE_RATE(self) -> str | None:
+        """Requests one user may make (``"120/min"``); ``None`` or ``""`` turns throttling off.
+
+        Counted in ``HEATMAP_CACHE``, so the limit holds across app servers sharing it.
+        """
+        rate: str | None = _setting("ANALYTICS_HEATMAP_THROTTLE_RATE", "120/min") or None
+        return rate
+
 
 conf = AnalyticsSettings()

@@ -12,10 +12,12 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.core.exceptions import TooManyFieldsSent
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from analytics.domain import DAY_NAMES
 
@@ -105,8 +107,14 @@ class FormatParamNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        wanted = format_suffix or request.query_params.get(self.format_param)
-        if not wanted:
+        try:
+            params = request.query_params
+        except TooManyFieldsSent as exc:
+            # Django's own answer would be its HTML 400 page.
+            message = ErrorDetail("Too many query parameters.", code="too_many_parameters")
+            raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]}) from exc
+        wanted = format_suffix or params.get(self.format_param)
+        if wanted is None:
             chosen: tuple[BaseRenderer, str] = super().select_renderer(
                 request, renderers, format_suffix
             )

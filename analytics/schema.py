@@ -179,6 +179,18 @@ RESPONSES: dict[Any, OpenApiResponse] = {
         description="`Accept` names neither JSON nor CSV (nor `*/*`).",
         examples=[_example("xml", {"detail": "Could not satisfy the request Accept header."})],
     ),
+    (429, "application/json"): OpenApiResponse(
+        _object({"detail": _detail("Says how many seconds to wait.")}, required=["detail"]),
+        description=(
+            "This user asked more often than the rate allows (120 a minute unless the "
+            "server says otherwise). Carries `Retry-After`, in seconds."
+        ),
+        examples=[
+            _example(
+                "throttled", {"detail": "Request was throttled. Expected available in 12 seconds."}
+            )
+        ],
+    ),
     (500, "application/json"): OpenApiResponse(
         _object(
             {
@@ -234,6 +246,14 @@ RESPONSE_HEADERS = [
         response=[401],
         required=True,
         description='`Bearer realm="api"`.',
+    ),
+    OpenApiParameter(
+        "Retry-After",
+        int,
+        OpenApiParameter.HEADER,
+        response=[429],
+        required=True,
+        description="Seconds until this user may ask again.",
     ),
     OpenApiParameter(
         "Allow",

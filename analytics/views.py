@@ -17,6 +17,7 @@ from analytics.exceptions import CallsQueryFailed
 from analytics.permissions import BelongsToAgency, agency_id_of
 from analytics.renderers import FormatParamNegotiation, HeatmapCSVRenderer
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
+from analytics.throttling import HeatmapUserRateThrottle
 
 
 class CallHeatmapApi(APIView):
@@ -34,7 +35,7 @@ class CallHeatmapApi(APIView):
     renderer_classes = [JSONRenderer, HeatmapCSVRenderer]
     content_negotiation_class = FormatParamNegotiation
     parser_classes: list[Any] = []
-    throttle_classes: list[Any] = []
+    throttle_classes = [HeatmapUserRateThrottle]
     http_method_names = ["get", "head", "options"]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

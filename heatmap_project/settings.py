@@ -78,6 +78,8 @@ TEMPLATES = [
 ]
 
 # DATABASE_URL: the Supabase PostgreSQL database (postgres://...); unset, a local SQLite file.
+# Connections are kept for a minute and checked before reuse: after the database restarts,
+# the first request on a dead connection reconnects instead of failing (tests/test_faults.py).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
@@ -93,6 +95,12 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     )
     ANALYTICS_HEATMAP_DATABASE = "replica"
 
+for _database in DATABASES.values():
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server fails a request in seconds instead of holding a worker
+        # until the TCP stack gives up; a ?connect_timeout= in the URL wins.
+        _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+
 # REDIS_URL: one cache shared by every app server; unset, each process keeps its own.
 # Short socket timeouts: a Redis that is down costs a request milliseconds, not seconds.
 CACHES = {
@@ -106,6 +114,12 @@ CACHES = {
 }
 # HEATMAP_CACHE_TTL: seconds an answer is reused (and max-age); 0 disables caching.
 ANALYTICS_HEATMAP_CACHE_TTL = int(os.environ.get("HEATMAP_CACHE_TTL", "60"))
+# HEATMAP_THROTTLE_RATE: requests per user, as "120/min" (the default), "5/s", "1000/hour";
+# set but empty, no throttling. Counted in the cache above, so share Redis across servers.
+ANALYTICS_HEATMAP_THROTTLE_RATE = os.environ.get("HEATMAP_THROTTLE_RATE", "120/min")
+# HEATMAP_STATEMENT_TIMEOUT: seconds the calls query may run before it is cancelled (a 500).
+if os.environ.get("HEATMAP_STATEMENT_TIMEOUT"):
+    ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = float(os.environ["HEATMAP_STATEMENT_TIMEOUT"])
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
@@ -128,8 +142,8 @@ SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", "")
 # Only the API answers cross-origin requests; the admin never does.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
-# So the SPA can read a CSV download's file name.
-CORS_EXPOSE_HEADERS = ["Content-Disposition"]
+# So the SPA can read a CSV download's file name, and when to retry after a 429.
+CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After"]
 # The API only reads: a preflight for another method is refused by the browser.
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
 

@@ -79,6 +79,8 @@ DATABASES = {
 # The cache tests switch to the real Redis server; everything else sees no cache at all.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 ANALYTICS_HEATMAP_CACHE_TTL = 0
+# Far above what any test asks of one user; tests/test_throttling.py lowers it.
+ANALYTICS_HEATMAP_THROTTLE_RATE = "100000/min"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SUPABASE_JWT_SECRET = "test-jwt-secret-that-is-at-least-32-characters-long"

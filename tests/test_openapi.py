@@ -143,7 +143,7 @@ def test_every_query_parameter_is_documented_with_its_values(operation: dict[str
 
 def test_every_status_is_documented(operation: dict[str, Any]) -> None:
     responses = operation["responses"]
-    assert set(responses) == {"200", "400", "401", "403", "405", "406", "500", "503"}
+    assert set(responses) == {"200", "400", "401", "403", "405", "406", "429", "500", "503"}
     assert set(responses["200"]["content"]) == {"application/json", "text/csv"}
     for status in set(responses) - {"200"}:
         assert set(responses[status]["content"]) == {"application/json"}, status

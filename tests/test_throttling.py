@@ -1,0 +1,238 @@
+"""``analytics.throttling``: each user gets the configured rate, then a 429 that says when."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from openapi_core import Config, OpenAPI
+from rest_framework.test import APIClient
+
+from analytics.checks import check_heatmap_settings
+from analytics.models import User
+from analytics.throttling import HeatmapUserRateThrottle, is_valid_rate
+from tests.conftest import HEATMAP_URL, mint_token
+from tests.test_openapi import ROOT, SCHEMA_FILE, decode_text, validate
+
+pytestmark = pytest.mark.django_db
+
+
+class Clock:
+    """Stands in for the throttle's ``time.time`` so a test can move past the window."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(HeatmapUserRateThrottle, "timer", clock)
+    return clock
+
+
+@pytest.fixture
+def rate(settings: Any) -> Iterator[None]:
+    """Three requests a minute, counted in a cache of the test's own."""
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = "3/min"
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"throttle-{uuid.uuid4()}",
+        },
+    }
+    settings.ANALYTICS_HEATMAP_CACHE = "throttle"
+    yield
+    caches["throttle"].clear()
+
+
+def client_for(agency_id: uuid.UUID) -> APIClient:
+    user = User.objects.create(id=uuid.uuid4(), agency_id=agency_id)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(user.id))}")
+    return client
+
+
+@pytest.mark.usefixtures("rate")
+def test_over_the_rate_is_a_429_with_retry_after(auth_client: APIClient, clock: Clock) -> None:
+    for _ in range(3):
+        assert auth_client.get(HEATMAP_URL).status_code == 200
+    clock.now += 15
+    throttled = auth_client.get(HEATMAP_URL, {"format": "csv"})
+    assert throttled.status_code == 429
+    assert throttled["Retry-After"] == "45"
+    assert throttled["Content-Type"] == "application/json"
+    assert "Content-Disposition" not in throttled
+    assert throttled.json() == {
+        "detail": "Request was throttled. Expected available in 45 seconds."
+    }
+
+
+@pytest.mark.usefixtures("rate")
+def test_the_window_slides(auth_client: APIClient, clock: Clock) -> None:
+    for step in range(3):
+        clock.now += 10 * step
+        assert auth_client.get(HEATMAP_URL).status_code == 200
+    assert auth_client.get(HEATMAP_URL).status_code == 429
+    clock.now += 30.5  # the first request is more than a minute old; the other two are not
+    assert auth_client.get(HEATMAP_URL).status_code == 200
+    assert auth_client.get(HEATMAP_URL).status_code == 429
+    clock.now += 60
+    assert auth_client.get(HEATMAP_URL).status_code == 200
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_each_user_has_their_own_allowance(auth_client: APIClient, agency_id: uuid.UUID) -> None:
+    for _ in range(3):
+        auth_client.get(HEATMAP_URL)
+    assert auth_client.get(HEATMAP_URL).status_code == 429
+    colleague = client_for(agency_id)  # same agency, another user
+    assert [colleague.get(HEATMAP_URL).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_keyed_on_the_user_in_the_configured_cache(auth_client: APIClient, user: User) -> None:
+    auth_client.get(HEATMAP_URL)
+    assert caches["throttle"].get(f"throttle_dashboard_heatmap_{user.pk}") is not None
+    assert caches["default"].get(f"throttle_dashboard_heatmap_{user.pk}") is None
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_refused_requests_are_not_counted(auth_client: APIClient) -> None:
+    """Throttles run after authentication and permissions: 401s and 403s cost nothing."""
+    anonymous, stranger = APIClient(), APIClient()
+    # A valid token whose user has no users row: a 403.
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(uuid.uuid4()))}")
+    for _ in range(5):
+        assert anonymous.get(HEATMAP_URL).status_code == 401
+        assert stranger.get(HEATMAP_URL).status_code == 403
+    assert [auth_client.get(HEATMAP_URL).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("off", [None, ""])
+def test_no_rate_turns_throttling_off(settings: Any, auth_client: APIClient, off: Any) -> None:
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = off
+    assert {auth_client.get(HEATMAP_URL).status_code for _ in range(10)} == {200}
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_the_hosts_throttle_settings_change_nothing(settings: Any, auth_client: APIClient) -> None:
+    settings.REST_FRAMEWORK = {
+        "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+        "DEFAULT_THROTTLE_RATES": {"dashboard_heatmap": "1/min", "anon": "1/min", "user": "1/min"},
+    }
+    assert [auth_client.get(HEATMAP_URL).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_dead_throttle_cache_lets_requests_through_and_logs(
+    settings: Any, auth_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
+        }
+    }
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = "1/min"
+    with caplog.at_level(logging.WARNING, logger="analytics.throttling"):
+        statuses = [auth_client.get(HEATMAP_URL).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    warnings = [r for r in caplog.records if r.name == "analytics.throttling"]
+    assert len(warnings) == 3
+    assert warnings[0].getMessage() == (
+        "Throttle cache 'default' unreachable; letting the request through"
+    )
+    assert warnings[0].exc_info is not None
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_the_429_fits_the_openapi_contract(auth_client: APIClient) -> None:
+    spec = OpenAPI.from_file_path(
+        str(SCHEMA_FILE), config=Config(extra_media_type_deserializers={"text/csv": decode_text})
+    )
+    for _ in range(3):
+        auth_client.get(HEATMAP_URL)
+    response = auth_client.get(HEATMAP_URL)
+    assert response.status_code == 429
+    validate(spec, response, request_too=True)
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rate", [None, "", "120/min", "1/s", "5/sec", "10/second", "7/m", "60/minute", "9/hour", "1/d"]
+)
+def test_sound_rates(settings: Any, rate: Any) -> None:
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = rate
+    assert is_valid_rate(rate)
+    assert check_heatmap_settings() == []
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [
+        *["120", "120/", "/min", "0/min", "-1/min", "1.5/min", "ten/min", "10/fortnight"],
+        *["10/mins", " 10/min", "10 / min", "10/min/2", 120, ["120/min"], True],
+    ],
+)
+def test_malformed_rates_are_e015(settings: Any, rate: Any) -> None:
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = rate
+    [error] = check_heatmap_settings()
+    assert error.id == "analytics.E015"
+    assert repr(rate) in error.msg
+
+
+def test_the_throttle_needs_its_cache_even_with_caching_off(settings: Any) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    settings.ANALYTICS_HEATMAP_CACHE = "nocache"
+    assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = None
+    assert check_heatmap_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, "120/min"),
+        ({"HEATMAP_THROTTLE_RATE": "5/min"}, "5/min"),
+        ({"HEATMAP_THROTTLE_RATE": ""}, None),
+    ],
+)
+def test_the_demo_reads_the_rate_from_its_environment(
+    environment: dict[str, str], expected: str | None
+) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HEATMAP_THROTTLE_RATE")
+    }
+    env.update(DJANGO_SETTINGS_MODULE="heatmap_project.settings", **environment)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from analytics.conf import conf; "
+            "print(conf.HEATMAP_THROTTLE_RATE)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == str(expected)
