@@ -26,7 +26,6 @@ from datetime import time as clock
 from typing import Any
 
 import dj_database_url
-import psycopg2
 
 from bench.dataset import (
     BIG_AGENCY_ID,
@@ -35,6 +34,7 @@ from bench.dataset import (
     DatasetSpec,
     ensure_dataset,
 )
+from bench.postgres import connect, ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_bench"
 JWT_SECRET = "benchmark-only-jwt-secret-with-32-plus-characters"
@@ -88,23 +88,6 @@ def configure_django(database_url: str) -> None:
         ANALYTICS_HEATMAP_CACHE_TTL=0,  # measure the work, not a cache hit
     )
     django.setup()
-
-
-def ensure_database(database_url: str) -> None:
-    config = dj_database_url.parse(database_url)
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=config["USER"],
-        password=config["PASSWORD"],
-        host=config["HOST"],
-        port=config["PORT"] or 5432,
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
-    admin.close()
 
 
 def access_token(user_id: Any) -> str:
@@ -194,19 +177,6 @@ def edge_runner(connection: Any, params: dict[str, Any]) -> Callable[[], Cells]:
     return run
 
 
-def raw_connection(database_url: str) -> Any:
-    config = dj_database_url.parse(database_url)
-    connection = psycopg2.connect(
-        dbname=config["NAME"],
-        user=config["USER"],
-        password=config["PASSWORD"],
-        host=config["HOST"],
-        port=config["PORT"] or 5432,
-    )
-    connection.autocommit = True
-    return connection
-
-
 def _status_kb(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -227,7 +197,7 @@ def _peak_rss_growth(database_url: str, design: str, period: str, queue: Any) ->
         endpoint_runner("7d", SMALL_AGENCY_USER_ID)()
         runner = endpoint_runner(period)
     else:
-        connection = raw_connection(database_url)
+        connection = connect(database_url)
         params = {"agency": str(BIG_AGENCY_ID), "start": start, "end": end}
         edge_runner(connection, {**params, "agency": "b16a9e0c-0000-4000-8000-300000000001"})()
         runner = edge_runner(connection, params)
@@ -286,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         total_calls=args.calls, big_agency_calls=args.agency_calls, other_agencies=args.agencies
     )
     ensure_database(args.database_url)
-    connection = raw_connection(args.database_url)
+    connection = connect(args.database_url)
     configure_django(args.database_url)
     print(f"dataset: {spec.fingerprint}")
     print("built" if ensure_dataset(connection, spec) else "reused (same spec)")

@@ -45,10 +45,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dj_database_url
-import psycopg2
+
+from bench.postgres import admin_connection, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_load"
@@ -106,33 +106,6 @@ def build_dataset(database_url: str, *, seed: float = 0.7) -> None:
         cursor.execute("VACUUM ANALYZE calls")
         cursor.execute("VACUUM ANALYZE users")
     connection.close()
-
-
-def ensure_database(database_url: str) -> None:
-    config = dj_database_url.parse(database_url)
-    with admin_connection(database_url) as admin, admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
-
-
-@contextmanager
-def admin_connection(database_url: str) -> Iterator[Any]:
-    """An autocommit connection to the server's ``postgres`` database."""
-    config = dj_database_url.parse(database_url)
-    connection = psycopg2.connect(
-        dbname="postgres",
-        user=config["USER"],
-        password=config["PASSWORD"],
-        host=config["HOST"],
-        port=config["PORT"] or 5432,
-        connect_timeout=5,
-    )
-    connection.autocommit = True
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 class ConnectionSampler(threading.Thread):
