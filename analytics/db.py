@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.db import connections, transaction
+from django.db.backends.utils import CursorWrapper
 
 from analytics.conf import conf
 
@@ -50,8 +51,7 @@ def bounded_calls_query(using: str) -> Iterator[None]:
                 _set_local(cursor, previous)
 
 
-def _set_local(cursor: object, values: dict[str, str]) -> None:
+def _set_local(cursor: CursorWrapper, values: dict[str, str]) -> None:
+    """``SET LOCAL`` for several settings in one round trip (``set_config(..., true)``)."""
     params = [item for pair in values.items() for item in pair]
-    cursor.execute(  # type: ignore[attr-defined]
-        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params
-    )
+    cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params)
