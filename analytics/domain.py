@@ -124,10 +124,10 @@ def time_zone(name: str) -> tzinfo:
     raise ValueError("Unknown time zone; use an IANA name such as America/New_York.")
 
 
-@dataclass(frozen=True, slots=True)
-class HeatmapCell:
-    day: int
-    hour: int
+class CallCounts:
+    """The three counts and what is read from them; mixed into whatever holds them."""
+
+    __slots__ = ()
     total_calls: int
     connected_calls: int
     meetings_booked: int
@@ -143,6 +143,15 @@ class HeatmapCell:
     @property
     def meeting_rate(self) -> float | None:
         return rate_or_none(self.meetings_booked, self.total_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class HeatmapCell(CallCounts):
+    day: int
+    hour: int
+    total_calls: int
+    connected_calls: int
+    meetings_booked: int
 
 
 def fold_into_week(hourly: Iterable[Mapping[str, Any]]) -> tuple[HeatmapCell, ...]:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analytics.domain import DAY_NAMES, Heatmap, HeatmapCell, Metric, dense_grid, rate_or_none
+from analytics.domain import DAY_NAMES, CallCounts, Heatmap, HeatmapCell, Metric, dense_grid
 
 Number = int | float
 
@@ -157,7 +157,7 @@ def format_value(value: Number | None, *, is_rate: bool, decimals: int = 0) -> s
     return f"{value:,}"
 
 
-def metric_value(cell: HeatmapCell, metric: Metric) -> Number | None:
+def metric_value(cell: CallCounts, metric: Metric) -> Number | None:
     """What the picture shows for ``metric`` in ``cell``: its count, or its rate."""
     if metric is Metric.CONNECT_RATE:
         return cell.connect_rate
@@ -205,18 +205,10 @@ class LegendEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(CallCounts):
     total_calls: int
     connected_calls: int
     meetings_booked: int
-
-    @property
-    def connect_rate(self) -> float | None:
-        return rate_or_none(self.connected_calls, self.total_calls)
-
-    @property
-    def meeting_rate(self) -> float | None:
-        return rate_or_none(self.meetings_booked, self.total_calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,13 +247,7 @@ def summed(cells: Sequence[HeatmapCell]) -> Totals:
 
 def total_text(cells: Sequence[HeatmapCell], metric: Metric) -> str:
     """A row's or column's total: the count summed, or the rate over all its calls."""
-    totals = summed(cells)
-    if metric.is_rate:
-        merged = HeatmapCell(
-            -1, -1, totals.total_calls, totals.connected_calls, totals.meetings_booked
-        )
-        return format_value(metric_value(merged, metric), is_rate=True)
-    return format_value(getattr(totals, metric.count_field), is_rate=False)
+    return format_value(metric_value(summed(cells), metric), is_rate=metric.is_rate)
 
 
 def cell_title(cell: HeatmapCell, label: str) -> str:

@@ -34,10 +34,9 @@ from bench.dataset import (
     DatasetSpec,
     ensure_dataset,
 )
-from bench.postgres import connect, ensure_database
+from bench.support import JWT_SECRET, access_token, connect, ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_bench"
-JWT_SECRET = "benchmark-only-jwt-secret-with-32-plus-characters"
 
 Cells = dict[tuple[int, int], tuple[int, int, int]]
 
@@ -89,20 +88,6 @@ def configure_django(database_url: str) -> None:
         ANALYTICS_HEATMAP_STATEMENT_TIMEOUT=600,  # a cold first read of 3.4 GB takes >10 s here
     )
     django.setup()
-
-
-def access_token(user_id: Any) -> str:
-    import jwt
-
-    now = datetime.now(UTC)
-    claims = {
-        "sub": str(user_id),
-        "aud": "authenticated",
-        "role": "authenticated",
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(hours=2)).timestamp()),
-    }
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 def window(period: str) -> tuple[datetime, datetime]:
@@ -230,7 +215,7 @@ def explain(connection: Any, sql: str, params: Any, settings: dict[str, str] | N
     return plan
 
 
-def endpoint_sql(period: str) -> tuple[str, Any]:
+def endpoint_sql(period: str) -> str:
     """The SQL the endpoint sends for the calls query, captured from a real request."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -238,7 +223,7 @@ def endpoint_sql(period: str) -> tuple[str, Any]:
     with CaptureQueriesContext(connection) as queries:
         endpoint_runner(period)()
     [calls_query] = [q["sql"] for q in queries.captured_queries if '"calls"' in q["sql"]]
-    return calls_query, None
+    return calls_query
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain:
         from analytics.db import heatmap_settings
 
-        sql, _ = endpoint_sql(args.period)
+        sql = endpoint_sql(args.period)
         print("\n-- endpoint's calls query, under its settings")
         print(explain(connection, sql, None, heatmap_settings()))
         for name, floor_sql in FLOOR_QUERIES.items():

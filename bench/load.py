@@ -43,17 +43,15 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from bench.postgres import admin_connection, ensure_database
+from bench.support import JWT_SECRET, access_token, admin_connection, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-JWT_SECRET = "load-test-only-jwt-secret-with-32-plus-characters"
 HEATMAP_PATH = "/api/dashboard-heatmap"
 
 AGENCIES = {
@@ -213,21 +211,6 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def access_token(user_id: uuid.UUID, *, hours: int = 2) -> str:
-    """A Supabase-shaped HS256 access token the demo verifies with ``JWT_SECRET``."""
-    import jwt
-
-    now = datetime.now(UTC)
-    claims = {
-        "sub": str(user_id),
-        "aud": "authenticated",
-        "role": "authenticated",
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(hours=hours)).timestamp()),
-    }
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 # --- the load -----------------------------------------------------------------------------

@@ -43,7 +43,8 @@ from rest_framework.test import APIClient
 
 from analytics.exceptions import CallsQueryFailed, UsersQueryFailed
 from analytics.reference_tables import REFERENCE_DDL
-from bench.load import access_token, demo_server
+from bench.load import demo_server
+from bench.support import access_token
 from tests.conftest import HEATMAP_URL, MakeCall
 
 #: Both marks go on every test that stops a server.

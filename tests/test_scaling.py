@@ -129,21 +129,13 @@ def test_cache_control_etag_and_not_modified(
     assert other["ETag"] != etag
 
 
+@pytest.mark.usefixtures("dead_redis_cache")
 def test_a_dead_cache_never_breaks_the_endpoint(
     settings: Any,
     auth_client: APIClient,
     make_call: MakeCall,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
-        }
-    }
     settings.ANALYTICS_HEATMAP_CACHE_TTL = 60
     make_call()
     with caplog.at_level(logging.WARNING, logger="analytics.caching"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -136,18 +135,10 @@ def test_the_hosts_throttle_settings_change_nothing(settings: Any, auth_client: 
     assert [auth_client.get(HEATMAP_URL).status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
+@pytest.mark.usefixtures("dead_redis_cache")
 def test_a_dead_throttle_cache_lets_requests_through_and_logs(
     settings: Any, auth_client: APIClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
-        }
-    }
     settings.ANALYTICS_HEATMAP_THROTTLE_RATE = "1/min"
     with caplog.at_level(logging.WARNING, logger="analytics.throttling"):
         statuses = [auth_client.get(HEATMAP_URL).status_code for _ in range(3)]
