@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import NotSupportedError
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, F, Func
-from django.db.models.fields.json import compile_json_path  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -46,5 +46,15 @@ class IsJSONTrue(Func):
         if connection.vendor == "sqlite":
             # JSON_TYPE names the JSON type, so the string "true" is 'text', not 'true'.
             sql = f"COALESCE(JSON_TYPE({column}, %s) = 'true', 0)"
-            return sql, (*params, compile_json_path(self.path))
+            return sql, (*params, sqlite_json_path(self.path))
         raise NotSupportedError(f"IsJSONTrue is not implemented for {connection.vendor}.")
+
+
+def sqlite_json_path(keys: tuple[str, ...]) -> str:
+    """``$."key"."next"``: SQLite's path to an object key, each key quoted as a JSON string.
+
+    Written here because Django's own helper is private and moved in Django 6.0
+    (``django.db.models.fields.json.compile_json_path`` became
+    ``connection.ops.compile_json_path``).
+    """
+    return "$" + "".join(f".{json.dumps(key)}" for key in keys)
