@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
-from psycopg2.extensions import connection as PgConnection
+from bench.support import Connection
 
 BIG_AGENCY_ID = uuid.UUID("b16a9e0c-0000-4000-8000-000000000001")
 BIG_AGENCY_USER_ID = uuid.UUID("b16a9e0c-0000-4000-8000-0000000000a1")
@@ -87,7 +87,7 @@ class DatasetSpec:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def ensure_dataset(conn: PgConnection, spec: DatasetSpec) -> bool:
+def ensure_dataset(conn: Connection, spec: DatasetSpec) -> bool:
     """Build the dataset unless one with the same spec is there; True when built."""
     with conn.cursor() as cursor:
         cursor.execute("SELECT to_regclass('bench_meta') IS NOT NULL")
@@ -100,7 +100,7 @@ def ensure_dataset(conn: PgConnection, spec: DatasetSpec) -> bool:
     return True
 
 
-def _build(conn: PgConnection, spec: DatasetSpec) -> None:
+def _build(conn: Connection, spec: DatasetSpec) -> None:
     from analytics.reference_tables import REFERENCE_DDL  # needs Django configured
 
     started = time.monotonic()

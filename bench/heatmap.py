@@ -34,7 +34,7 @@ from bench.dataset import (
     DatasetSpec,
     ensure_dataset,
 )
-from bench.support import JWT_SECRET, access_token, connect, ensure_database
+from bench.support import JWT_SECRET, Connection, access_token, connect, ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_bench"
 
@@ -119,7 +119,7 @@ def endpoint_runner(period: str, user_id: Any = BIG_AGENCY_USER_ID) -> Callable[
 
 
 def sql_runner(
-    connection: Any, sql: str, params: dict[str, Any], settings: dict[str, str] | None = None
+    connection: Connection, sql: str, params: dict[str, Any], settings: dict[str, str] | None = None
 ) -> Callable[[], Cells]:
     """One hand-written statement, optionally under the endpoint's ``SET LOCAL`` settings."""
 
@@ -138,7 +138,7 @@ def sql_runner(
     return run
 
 
-def edge_runner(connection: Any, params: dict[str, Any]) -> Callable[[], Cells]:
+def edge_runner(connection: Connection, params: dict[str, Any]) -> Callable[[], Cells]:
     """The edge function's design: every matching row's columns, counted in code."""
 
     def run() -> Cells:
@@ -204,7 +204,9 @@ def peak_rss_growth_mb(database_url: str, design: str, period: str) -> float:
     return growth
 
 
-def explain(connection: Any, sql: str, params: Any, settings: dict[str, str] | None = None) -> str:
+def explain(
+    connection: Connection, sql: str, params: Any, settings: dict[str, str] | None = None
+) -> str:
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
         for name, value in (settings or {}).items():

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import caches
@@ -44,8 +43,8 @@ from rest_framework.test import APIClient
 from analytics.exceptions import CallsQueryFailed, UsersQueryFailed
 from analytics.reference_tables import REFERENCE_DDL
 from bench.load import demo_server
-from bench.support import access_token
-from tests.conftest import HEATMAP_URL, MakeCall
+from bench.support import access_token, connect
+from tests.conftest import HEATMAP_URL, MakeCall, requires_postgresql_driver
 
 #: Both marks go on every test that stops a server.
 restarts_servers = [
@@ -150,8 +149,7 @@ def stopped(stop: Any, start: Any) -> Iterator[None]:
 
 def _execute(database: str, *statements: tuple[str, list[Any] | None]) -> None:
     """Run statements on a fresh autocommit connection (one kept across a stop would be dead)."""
-    connection = psycopg2.connect(dbname=database, user="postgres", host=HOST, port=PG_PORT)
-    connection.autocommit = True
+    connection = connect(FAULTS_URL, dbname=database)
     try:
         with connection.cursor() as cursor:
             for sql, params in statements:
@@ -281,6 +279,7 @@ def test_postgresql_going_away_is_a_quick_500_and_coming_back_needs_no_restart(
     assert "Users query failed for user" in logged or "Calls query failed for agency" in logged
 
 
+@requires_postgresql_driver
 def test_the_demo_keeps_and_checks_its_database_connections() -> None:
     """The settings the recovery above depends on."""
     done = subprocess.run(

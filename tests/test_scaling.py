@@ -11,6 +11,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
@@ -43,16 +44,31 @@ def redis_cache(settings: Any) -> Iterator[Any]:
         if os.environ.get("CI"):
             pytest.fail(f"CI needs Redis at {REDIS_URL}")
         pytest.skip(f"needs Redis at {REDIS_URL}: start redis-server or set TEST_REDIS_URL")
+    prefix = f"analytics-test-{uuid.uuid4().hex}"
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"analytics-test-{uuid.uuid4().hex}",
+            "KEY_PREFIX": prefix,
         }
     }
     settings.ANALYTICS_HEATMAP_CACHE_TTL = 60  # the app's default; the suite runs with 0
-    yield caches["default"]
-    caches["default"].clear()
+    try:
+        yield caches["default"]
+    finally:
+        # Only this test's keys: other runs (tox envs) may share this Redis database at the
+        # same time, and the cache's clear() is FLUSHDB.
+        delete_keys(REDIS_URL, f"{prefix}*")
+
+
+def delete_keys(url: str, pattern: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def insert_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
@@ -89,7 +105,8 @@ def test_answers_are_shared_through_redis_until_the_ttl(
     assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1
     make_call()
     assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1  # cached
-    assert len(redis_cache._cache.get_client().keys("*")) >= 1  # really in Redis
+    # Really in Redis, under this test's prefix (other runs may share the database).
+    assert redis_cache._cache.get_client().keys(f"{redis_cache.key_prefix}*")
     settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
     assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 2
 
