@@ -3,6 +3,9 @@
     python -m bench.load                        # 30 s, 32 clients
     python -m bench.load --short                # 5 s: what CI runs
     python -m bench.load --cache-ttl 60         # with the Redis answer cache on
+    python -m bench.load --short --pooler-url postgres://postgres@127.0.0.1:6543/heatmap_load
+                                                # gunicorn reaches PostgreSQL through a
+                                                # transaction-mode pooler (scripts/pgbouncer)
 
 (re)builds the database ``heatmap_load`` (an agency with 50,000 calls over 90
 days, a second agency with 10,000, three users each), starts the demo project
@@ -394,6 +397,13 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument(
+        "--pooler-url",
+        default="",
+        help="serve through this transaction-mode pooler in front of --database-url's "
+        "database (DATABASE_POOL_MODE=transaction); the dataset and the connection count "
+        "still use --database-url",
+    )
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (30)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
     parser.add_argument(
@@ -421,9 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.cache_ttl > 0 or args.throttle_rate:
         env["REDIS_URL"] = args.redis_url
+    if args.pooler_url:
+        env["DATABASE_POOL_MODE"] = "transaction"
+        print(f"load: serving through the transaction-mode pooler at {args.pooler_url}")
     tokens = {user: access_token(user) for user in USERS}
     mix = request_mix()
-    with demo_server(database_url=args.database_url, workers=args.workers, env=env) as server:
+    served_from = args.pooler_url or args.database_url
+    with demo_server(database_url=served_from, workers=args.workers, env=env) as server:
         expected, alone = asyncio.run(reference_answers(server.base_url, tokens, mix))
         print(
             f"load: {len(alone)} reference answers, one at a time: "

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+
+import analytics
+from analytics.pooling import for_transaction_pooler
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,7 +84,7 @@ TEMPLATES = [
 # DATABASE_URL: the Supabase PostgreSQL database (postgres://...); unset, a local SQLite file.
 # Connections are kept for a minute and checked before reuse: after the database restarts,
 # the first request on a dead connection reconnects instead of failing (tests/test_faults.py).
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=60,
@@ -95,11 +99,17 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     )
     ANALYTICS_HEATMAP_DATABASE = "replica"
 
-for _database in DATABASES.values():
+# DATABASE_POOL_MODE=transaction: the URLs are a transaction-mode pooler (Supabase's
+# Supavisor on port 6543): no server-side cursors, no prepared statements (README,
+# "Deploying on Supabase"). Session mode (port 5432) and direct connections need nothing.
+_TRANSACTION_POOLING = os.environ.get("DATABASE_POOL_MODE", "").strip().lower() == "transaction"
+for _alias, _database in list(DATABASES.items()):
     if _database["ENGINE"] == "django.db.backends.postgresql":
         # An unreachable server fails a request in seconds instead of holding a worker
         # until the TCP stack gives up; a ?connect_timeout= in the URL wins.
         _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+        if _TRANSACTION_POOLING:
+            DATABASES[_alias] = for_transaction_pooler(_database)
 
 # REDIS_URL: one cache shared by every app server; unset, each process keeps its own.
 # Short socket timeouts: a Redis that is down costs a request milliseconds, not seconds.
@@ -160,7 +170,7 @@ SPECTACULAR_SETTINGS = {
         "and the best times to call. Authenticate with the signed-in user's Supabase "
         "access token as `Authorization: Bearer <token>`."
     ),
-    "VERSION": "0.1.0",
+    "VERSION": analytics.__version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

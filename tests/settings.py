@@ -1,14 +1,18 @@
 """Settings for the app's own test suite, apart from the demo project.
 
-``DATABASE_URL`` selects the database (PostgreSQL in CI's second run);
-unset, an in-memory SQLite database.
+``DATABASE_URL`` selects the database (tox.ini's PostgreSQL environments set it);
+unset or empty, an in-memory SQLite database. ``DATABASE_POOL_MODE=transaction`` says
+the URL is a transaction-mode pooler (PgBouncer standing in for Supavisor).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dj_database_url
+
+from analytics.pooling import for_transaction_pooler
 
 SECRET_KEY = "analytics-tests-only"
 DEBUG = False
@@ -61,11 +65,13 @@ STATIC_URL = "static/"
 # Signing in a test user need not cost a real password hash.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-_default = (
+_default: dict[str, Any] = dict(
     dj_database_url.parse(os.environ["DATABASE_URL"])
     if os.environ.get("DATABASE_URL")
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
 )
+if os.environ.get("DATABASE_POOL_MODE") == "transaction":
+    _default = for_transaction_pooler(_default)
 DATABASES = {
     "default": _default,
     # A second database on the same server: the read-replica tests prove which one answered.
