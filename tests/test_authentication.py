@@ -36,6 +36,7 @@ from analytics.authentication import (
     SupabaseUser,
 )
 from analytics.models import User
+from tests.conftest import KeyStoreClock
 from tests.jwks_server import (
     PROJECT_URL,
     JWKSServer,
@@ -549,7 +550,9 @@ def test_combined_with_other_authenticators_the_challenge_is_bearer(
 
 
 @override_settings(ANALYTICS_JWKS_CACHE_SECONDS=1, ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.2)
-def test_key_rotation_without_restarting(project: Project, api_client: APIClient) -> None:
+def test_key_rotation_without_restarting(
+    project: Project, api_client: APIClient, key_store_clock: KeyStoreClock
+) -> None:
     old, new = project.keys.es256, SigningKey.es256()
     old_token = f"Bearer {old.sign(project.claims())}"
     new_token = f"Bearer {new.sign(project.claims())}"
@@ -558,14 +561,14 @@ def test_key_rotation_without_restarting(project: Project, api_client: APIClient
 
     # The new key is published beside the one in use: both are trusted.
     project.jwks.publish(new, old, project.keys.rs256)
-    time.sleep(0.25)  # An unknown kid refetches at most once per cooldown.
+    key_store_clock.advance(0.25)  # An unknown kid refetches at most once per cooldown.
     assert get(api_client, new_token).status_code == 200
     assert get(api_client, old_token).status_code == 200
 
     # The old key is revoked: trusted until the cache lifetime has passed, never longer.
     project.jwks.publish(new, project.keys.rs256)
     assert get(api_client, old_token).status_code == 200
-    time.sleep(1.05)
+    key_store_clock.advance(1.05)
     response = get(api_client, old_token)
     assert response.status_code == 401
     assert response.json()["code"] == "token_unknown_key"
@@ -575,7 +578,10 @@ def test_key_rotation_without_restarting(project: Project, api_client: APIClient
 
 @override_settings(ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.2)
 def test_the_endpoint_recovers_when_the_jwks_comes_back(
-    project: Project, api_client: APIClient, caplog: pytest.LogCaptureFixture
+    project: Project,
+    api_client: APIClient,
+    caplog: pytest.LogCaptureFixture,
+    key_store_clock: KeyStoreClock,
 ) -> None:
     token = f"Bearer {project.es256()}"
     project.jwks.stop()
@@ -590,7 +596,7 @@ def test_the_endpoint_recovers_when_the_jwks_comes_back(
     assert any(r.name == "analytics.jwks" and r.levelno == logging.ERROR for r in caplog.records)
 
     project.jwks.start()  # Same port, same address.
-    time.sleep(0.25)
+    key_store_clock.advance(0.25)
     assert get(api_client, token).status_code == 200
 
 

@@ -22,6 +22,7 @@ from analytics import jwks, tokens
 from analytics.conf import conf
 from analytics.jwks import JWKSUnavailable, forget_signing_keys
 from analytics.tokens import decode_access_token
+from tests.conftest import KeyStoreClock
 from tests.jwks_server import (
     JWKS_PATH,
     JWKSServer,
@@ -293,7 +294,7 @@ def test_random_unknown_kids_cause_at_most_one_fetch_per_cooldown(
 
 @override_settings(ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.3)
 def test_an_unknown_kid_refetches_once_the_cooldown_has_passed(
-    supabase_project: JWKSServer, project_keys: Keys
+    supabase_project: JWKSServer, project_keys: Keys, key_store_clock: KeyStoreClock
 ) -> None:
     new_key = SigningKey.es256()
     token = new_key.sign(claims())
@@ -302,7 +303,7 @@ def test_an_unknown_kid_refetches_once_the_cooldown_has_passed(
             decode_access_token(token)
     assert supabase_project.requests == 1
     supabase_project.publish(project_keys.es256, new_key)
-    time.sleep(0.35)
+    key_store_clock.advance(0.35)
     for _ in range(10):
         decode_access_token(token)
     assert supabase_project.requests == 2
@@ -325,13 +326,13 @@ def test_without_a_cooldown_an_unknown_kid_fetches_once_per_token(
 
 @override_settings(ANALYTICS_JWKS_CACHE_SECONDS=0.3, ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=60)
 def test_keys_are_read_again_when_the_cache_lifetime_has_passed(
-    supabase_project: JWKSServer, project_keys: Keys
+    supabase_project: JWKSServer, project_keys: Keys, key_store_clock: KeyStoreClock
 ) -> None:
     token = project_keys.es256.sign(claims())
     decode_access_token(token)
     supabase_project.publish(project_keys.rs256)  # es256 revoked.
     decode_access_token(token)  # Still cached.
-    time.sleep(0.35)
+    key_store_clock.advance(0.35)
     with pytest.raises(tokens.TokenKeyUnknown):
         decode_access_token(token)
     assert supabase_project.requests == 2
@@ -408,7 +409,7 @@ def test_a_hanging_jwks_times_out(supabase_project: JWKSServer, project_keys: Ke
 
 @override_settings(ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS=0.3)
 def test_after_a_failed_fetch_the_next_waits_for_the_cooldown(
-    supabase_project: JWKSServer, project_keys: Keys
+    supabase_project: JWKSServer, project_keys: Keys, key_store_clock: KeyStoreClock
 ) -> None:
     token = project_keys.es256.sign(claims())
     supabase_project.answer_with(503, b"down for maintenance")
@@ -419,7 +420,7 @@ def test_after_a_failed_fetch_the_next_waits_for_the_cooldown(
     supabase_project.publish(project_keys.es256)
     with pytest.raises(JWKSUnavailable):
         decode_access_token(token)  # Recovered, but not asked yet.
-    time.sleep(0.35)
+    key_store_clock.advance(0.35)
     decode_access_token(token)
     assert supabase_project.requests == 2
 
