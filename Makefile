@@ -2,33 +2,52 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TOX_STAMP := $(VENV)/.installed-tox
 # Demo only: the secret the demo signs and verifies its access tokens with.
 DEMO_JWT_SECRET ?= demo-only-jwt-secret-not-for-production-use
 DEMO_PORT ?= 8000
+DEMO_ENV := DJANGO_DEBUG=1 SUPABASE_JWT_SECRET=$(DEMO_JWT_SECRET)
 
-.PHONY: demo test lint install clean
+# tox finds each Python of the matrix on PATH: pyenv's 3.11, 3.12 and 3.13, never a download.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+empty :=
+space := $(empty) $(empty)
+PYENV_BINS := $(subst $(space),:,$(strip $(wildcard $(PYENV_ROOT)/versions/3.1[123].*/bin)))
+TOX := PATH="$(if $(PYENV_BINS),$(PYENV_BINS):)$(PATH)" UV_PYTHON_DOWNLOADS=never \
+	UV_PYTHON_PREFERENCE=only-system $(BIN)/tox
+# Every environment of tox.ini but `faults`, which stops the real services (.ci/run runs it).
+TOX_PARALLEL ?= auto
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+.PHONY: demo test lint faults install clean
 
-install: $(STAMP)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 
-demo: $(STAMP)
-	DJANGO_DEBUG=1 SUPABASE_JWT_SECRET=$(DEMO_JWT_SECRET) $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 SUPABASE_JWT_SECRET=$(DEMO_JWT_SECRET) $(BIN)/python manage.py demo --base-url http://127.0.0.1:$(DEMO_PORT)
-	DJANGO_DEBUG=1 SUPABASE_JWT_SECRET=$(DEMO_JWT_SECRET) $(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
+# The demo needs the runtime requirements only: no test, lint or browser tools.
+$(DEMO_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
 
-test: $(STAMP)
-	VENV=$(VENV) scripts/test
+$(TOX_STAMP): requirements-tox.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-tox.txt
+	touch $@
 
-lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy analytics heatmap_project
+install: $(DEMO_STAMP) $(TOX_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py demo --base-url http://127.0.0.1:$(DEMO_PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+test: $(TOX_STAMP)
+	$(TOX) run-parallel --parallel $(TOX_PARALLEL) --parallel-no-spinner
+
+lint: $(TOX_STAMP)
+	$(TOX) run -e lint
+
+faults: $(TOX_STAMP)
+	ANALYTICS_ALLOW_SERVICE_RESTARTS=1 $(TOX) run -e faults
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tox dist build db.sqlite3 .mypy_cache .ruff_cache

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from importlib.util import find_spec
 from typing import Any
 
 import jwt
@@ -19,13 +21,40 @@ from analytics.models import Call, User
 from analytics.reference_tables import create_reference_tables
 
 HEATMAP_URL = "/api/dashboard-heatmap"
+#: For tests that start Django on a PostgreSQL URL in a subprocess: Django loads the
+#: backend while it sets up, so without a driver (tox's SQLite environments have none)
+#: it stops there, before the code under test runs.
+requires_postgresql_driver = pytest.mark.skipif(
+    find_spec("psycopg") is None and find_spec("psycopg2") is None,
+    reason="needs a PostgreSQL driver (psycopg or psycopg2) installed",
+)
 #: Read before any test database exists; creating one renames its alias's NAME.
 CONFIGURED_DATABASE_NAMES = {alias: db["NAME"] for alias, db in settings.DATABASES.items()}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No PostgreSQL server at DATABASE_URL: skip the run loudly, or fail it in CI."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return
+    address = (database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432))
+    try:
+        socket.create_connection(address, timeout=3).close()
+    except OSError as exc:
+        where = f"PostgreSQL at {address[0]}:{address[1]}"
+        if os.environ.get("CI"):
+            pytest.exit(f"CI needs {where}: {exc}", returncode=1)
+        pytest.exit(f"*** SKIPPED the whole run: no {where} ({exc}). ***", returncode=0)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     database = settings.DATABASES["default"]
-    return f"analytics tests on {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})"
+    header = f"analytics tests on {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})"
+    if connection.vendor == "postgresql":
+        # psycopg 3 whenever it is importable, else psycopg2: which one this run proves.
+        driver = connection.Database
+        header += f" with {driver.__name__} {driver.__version__.split()[0]}"
+    return header
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +160,26 @@ def dead_redis_cache(settings: Any) -> None:
             "LOCATION": f"redis://127.0.0.1:{dead_port}/0",
         }
     }
+
+
+class KeyStoreClock:
+    """``analytics.jwks``'s clock, moved by hand: cooldowns and cache lifetimes pass
+    exactly when a test says, however busy the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def key_store_clock(monkeypatch: pytest.MonkeyPatch) -> KeyStoreClock:
+    from analytics import jwks
+
+    clock = KeyStoreClock()
+    monkeypatch.setattr(jwks, "time", clock)
+    return clock

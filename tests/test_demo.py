@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import requires_postgresql_driver
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SECRET = "demo-secret-for-the-demo-test-only-32+chars"
 
@@ -109,6 +111,7 @@ def test_demo_is_repeatable(demo_env: dict[str, str]) -> None:
     )
 
 
+@requires_postgresql_driver
 def test_demo_refuses_to_write_outside_sqlite(demo_env: dict[str, str]) -> None:
     demo_env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/supabase_production"
     refused = manage("demo", env=demo_env)
