@@ -41,8 +41,9 @@ from typing import Any
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "agency-call-analytics"
-#: A deprecation in the installed Django (or DRF, PyJWT) is an error, not a log line.
-PYTHON_FLAGS = ("-W", "error::DeprecationWarning")
+#: A deprecation in the installed Django (or DRF, PyJWT) is an error, not a log line:
+#: Django's next-version warnings are DeprecationWarning, the one after Pending.
+PYTHON_FLAGS = ("-W", "error::DeprecationWarning", "-W", "error::PendingDeprecationWarning")
 #: Forty characters: the app's system check refuses secrets shorter than 32.
 JWT_SECRET = "host-check-secret-not-for-production-use"
 SERVER_START_SECONDS = 30.0
