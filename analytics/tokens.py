@@ -3,20 +3,21 @@
 Supabase signs access tokens with an asymmetric key from the project's JWKS
 (ES256, or RS256) or, in older projects, with the legacy HS256 secret. The
 verification key follows from the token's header and our configuration, never
-from the token alone: the algorithm is pinned to the JWKS key's own, and HS256
-is tried only with the configured secret.
+from the token alone: the algorithm is pinned to the JWKS key's own, HS256 is
+tried only with the configured secret, and no key the header carries or points
+to (``jwk``, ``jku``, ``x5u``) is ever used.
 
-PyJWT's errors are translated into our own, each with a stable ``code``, so
-the HTTP layer can say what kind of failure it was without echoing the token.
-A JWKS that cannot be read raises ``analytics.jwks.JWKSUnavailable`` instead:
-that is the server's fault, not the token's.
+PyJWT reads and verifies the token. What is left here is what PyJWT does not
+decide for us: the length cap, one spelling per token, which key and algorithm,
+and Supabase's own claim rules. PyJWT's errors are translated into our own,
+each with a stable ``code``, so the HTTP layer can say what kind of failure it
+was without echoing the token. A JWKS that cannot be read raises
+``analytics.jwks.JWKSUnavailable`` instead: that is the server's fault, not the
+token's.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -34,8 +35,11 @@ MAX_TOKEN_LENGTH = 8 * 1024
 AUTHENTICATED_ROLE = "authenticated"
 LEGACY_ALGORITHM = "HS256"
 
-#: One unpadded base64url segment of a JWS in compact form (``alg: none`` leaves the last empty).
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
+_BASE64URL = "[A-Za-z0-9_-]"
+#: One base64url segment, unpadded and canonical: whole quanta, then two or three
+#: characters whose unused low bits are zero (``alg: none`` leaves the signature empty).
+_SEGMENT = rf"(?:{_BASE64URL}{{4}})*(?:{_BASE64URL}[AQgw]|{_BASE64URL}{{2}}[AEIMQUYcgkosw048])?"
+_COMPACT_JWS = re.compile(rf"{_SEGMENT}\.{_SEGMENT}\.{_SEGMENT}")
 
 
 class TokenError(Exception):
@@ -113,78 +117,53 @@ def decode_access_token(token: str) -> AccessToken:
     Raises a ``TokenError`` for any token that is not a valid access token of a
     signed-in user, and ``JWKSUnavailable`` when the JWKS cannot be read.
     """
-    header = _parse(token)
+    header = _read_header(token)
     key, algorithm = _verification_key(header)
-    issuer = conf.JWT_ISSUER
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[algorithm],
-            audience=conf.JWT_AUDIENCE,
-            issuer=issuer,
-            leeway=conf.JWT_LEEWAY_SECONDS,
-            options={"require": ["exp", "sub", "aud", *(["iss"] if issuer else [])]},
-        )
-    except jwt.PyJWTError as exc:
-        raise _translate(exc) from exc
-    except (ValueError, TypeError, RecursionError) as exc:
-        # Hostile input reaches PyJWT's decoding: never a 500.
-        raise TokenMalformed from exc
+    claims = _verified_claims(token, key, algorithm)
     _check_claims(claims)
     return AccessToken(user_id=_user_id(claims), claims=claims)
 
 
-def _parse(token: str) -> dict[str, Any]:
-    """The unverified header, once the token has the shape of a compact JWS.
+def _read_header(token: str) -> dict[str, Any]:
+    """The unverified header, once PyJWT has read the token as a JWS of two JSON objects.
 
-    Checking the shape first (three base64url segments, a JSON object header and
-    payload) means every later PyJWT error is about the signature or the claims.
+    Reading all of it before any key is looked up means a garbled token is
+    malformed, not forged, and never makes us fetch the JWKS.
     """
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenMalformed("The access token is too long.")
-    segments = token.split(".")
-    if len(segments) != 3:
+    if not _COMPACT_JWS.fullmatch(token):
+        # One token, one spelling: PyJWT 2.13 skips junk and stray bits, 2.15 accepts "=".
         raise TokenMalformed
-    header_segment, payload_segment, signature_segment = segments
-    header = _json_object(_base64url_decode(header_segment))
-    _json_object(_base64url_decode(payload_segment))
-    _base64url_decode(signature_segment)
+    try:
+        header = jwt.get_unverified_header(token)
+        # PyJWT reads the payload only after the signature; we want its shape first.
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.DecodeError as exc:
+        raise TokenMalformed from exc
+    except jwt.InvalidTokenError as exc:
+        # PyJWT refuses a non-string kid and a crit it lacks with one error; its message tells.
+        if "crit" in str(exc).lower():
+            raise TokenHeaderUnsupported from exc
+        raise TokenMalformed("The access token's header is not valid.") from exc
+    except RecursionError as exc:
+        # PyJWT 2.13 lets deeply nested JSON escape.
+        raise TokenMalformed from exc
     if "crit" in header or "b64" in header:
-        # Supabase uses no JWS extension; one we do not understand must not be ignored.
+        # Supabase uses no JWS extension; PyJWT lets crit: ["b64"] and b64: true through.
         raise TokenHeaderUnsupported
     if not isinstance(header.get("alg"), str):
+        # PyJWT calls a missing alg an algorithm error; it is a malformed header.
         raise TokenMalformed("The access token's header names no algorithm.")
-    if "kid" in header and not isinstance(header["kid"], str):
-        raise TokenMalformed("The access token's key id is not a string.")
     return header
 
 
-def _base64url_decode(segment: str) -> bytes:
-    if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
-        raise TokenMalformed
-    try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise TokenMalformed from exc
-    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
-        # Stray trailing bits: one token must have exactly one spelling.
-        raise TokenMalformed
-    return data
+def _verification_key(header: Mapping[str, Any]) -> tuple[str | jwt.PyJWK, str]:
+    """The key and the one algorithm ``header`` may be verified with.
 
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise TokenMalformed from exc
-    if not isinstance(value, dict):
-        raise TokenMalformed
-    return value
-
-
-def _verification_key(header: Mapping[str, Any]) -> tuple[Any, str]:
-    """The key and the one algorithm ``header`` may be verified with."""
+    A JWKS key comes as a ``PyJWK``, so PyJWT itself refuses a token whose
+    ``alg`` is not that key's own.
+    """
     algorithm: str = header["alg"]
     if algorithm == LEGACY_ALGORITHM:
         secret = conf.SUPABASE_JWT_SECRET
@@ -204,26 +183,46 @@ def _verification_key(header: Mapping[str, Any]) -> tuple[Any, str]:
     key = keys.get(kid)
     if key is None:
         raise TokenKeyUnknown
-    if key.algorithm_name != algorithm:
-        raise TokenAlgorithmNotAllowed("The access token's algorithm is not its key's.")
-    return key.key, algorithm
+    return key, key.algorithm_name
+
+
+def _verified_claims(token: str, key: str | jwt.PyJWK, algorithm: str) -> dict[str, Any]:
+    """The claims, once PyJWT has checked the signature, the times, the audience and issuer."""
+    issuer = conf.JWT_ISSUER
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=conf.JWT_AUDIENCE,
+            issuer=issuer,
+            leeway=conf.JWT_LEEWAY_SECONDS,
+            options={"require": ["exp", "sub", "aud", *(["iss"] if issuer else [])]},
+        )
+    except jwt.PyJWTError as exc:
+        raise _translate(exc) from exc
+    except (TypeError, OverflowError) as exc:
+        # PyJWT 2.13 lets int() fail on a time claim such as "nbf": [1] or "exp": Infinity.
+        raise TokenClaimsInvalid from exc
 
 
 def _translate(exc: jwt.PyJWTError) -> TokenError:
-    """Our error for PyJWT's; the shape was checked before, so the rest is meaning."""
+    """Our error for PyJWT's; the token was read before, so the rest is meaning."""
     if isinstance(exc, jwt.MissingRequiredClaimError):
         if exc.claim == "aud":
             return TokenAudienceInvalid("The access token names no audience.")
         if exc.claim == "iss":
             return TokenIssuerInvalid("The access token names no issuer.")
         return TokenClaimsInvalid(f"The access token has no {exc.claim} claim.")
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        # The only algorithm allowed was the key's own.
+        return TokenAlgorithmNotAllowed("The access token's algorithm is not its key's.")
     translations: list[tuple[type[jwt.PyJWTError], type[TokenError]]] = [
         (jwt.ExpiredSignatureError, TokenExpired),
         (jwt.ImmatureSignatureError, TokenNotYetValid),
         (jwt.InvalidAudienceError, TokenAudienceInvalid),
         (jwt.InvalidIssuerError, TokenIssuerInvalid),
         (jwt.InvalidSignatureError, TokenSignatureInvalid),
-        (jwt.InvalidAlgorithmError, TokenAlgorithmNotAllowed),
         # Left after the signature: a time claim that is not a number, a non-string sub.
         (jwt.InvalidTokenError, TokenClaimsInvalid),
     ]

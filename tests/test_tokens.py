@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -120,7 +122,6 @@ def test_defaults() -> None:
     assert conf.JWKS_REFETCH_COOLDOWN_SECONDS == 30
     assert conf.JWT_LEEWAY_SECONDS == 30
     assert conf.JWT_AUDIENCE == "authenticated"
-    assert conf.SKIP_USER_LOOKUP is False
     assert conf.JWT_ISSUER is None
     assert conf.JWKS_URL is None
 
@@ -148,6 +149,9 @@ def test_the_cache_lifetime_is_never_longer_than_ten_minutes() -> None:
         ({"iat": "now"}, tokens.TokenClaimsInvalid),
         ({"nbf": [1]}, tokens.TokenClaimsInvalid),
         ({"exp": 10**400}, None),
+        ({"exp": math.inf}, tokens.TokenClaimsInvalid),
+        ({"iat": -math.inf}, tokens.TokenClaimsInvalid),
+        ({"nbf": math.nan}, tokens.TokenClaimsInvalid),
         ({"aud": ["authenticated", "other"]}, None),
         ({"aud": ["other"]}, tokens.TokenAudienceInvalid),
         ({"aud": ""}, tokens.TokenAudienceInvalid),
@@ -204,6 +208,77 @@ def test_errors_have_stable_codes_and_never_echo_the_token(
         decode_access_token(token)
     for part in token.split("."):
         assert part not in str(raised.value)
+
+
+# --- What PyJWT reads differently across the versions we support ------------------------
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda token: token + "==",
+        lambda token: f"{token[:-5]}~~~~{token[-5:]}",
+        lambda token: f"{token[:-5]}\n{token[-5:]}",
+    ],
+    ids=["padded signature", "junk inside the signature", "newline inside the signature"],
+)
+def test_a_valid_token_spelled_another_way_is_malformed(
+    supabase_project: JWKSServer, project_keys: Keys, respell: Callable[[str], str]
+) -> None:
+    """The signature is not signed itself: every spelling of it but one must be refused."""
+    token = project_keys.es256.sign(claims())
+    assert len(token.split(".")[2]) % 4 == 2, "two characters short of a quantum"
+    decode_access_token(token)
+    with pytest.raises(tokens.TokenMalformed):
+        decode_access_token(respell(token))
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        {"crit": ["exp"], "exp": 1},
+        {"crit": "exp", "exp": 1},
+        {"crit": []},
+        {"crit": [7]},
+        {"crit": ["b64"]},
+        {"crit": ["b64"], "b64": True},
+        {"b64": True},
+    ],
+    ids=repr,
+)
+def test_every_jws_extension_is_unsupported(
+    supabase_project: JWKSServer, extension: dict[str, object]
+) -> None:
+    token = hs256_token({"alg": "HS256", **extension}, claims(), settings.SUPABASE_JWT_SECRET)
+    with pytest.raises(tokens.TokenHeaderUnsupported):
+        decode_access_token(token)
+
+
+def test_a_detached_payload_is_malformed(supabase_project: JWKSServer) -> None:
+    """RFC 7797's ``b64: false`` leaves the payload segment empty: a token without claims."""
+    secret = settings.SUPABASE_JWT_SECRET
+    token = jwt.PyJWS().encode(
+        json.dumps(claims()).encode(), secret, algorithm="HS256", is_payload_detached=True
+    )
+    assert token.split(".")[1] == ""
+    with pytest.raises(tokens.TokenMalformed):
+        decode_access_token(token)
+
+
+@pytest.mark.parametrize("kid", [7, None, ["k"], {"k": 1}, True])
+def test_a_kid_that_is_not_a_string_is_malformed(supabase_project: JWKSServer, kid: object) -> None:
+    token = hs256_token({"alg": "HS256", "kid": kid}, claims(), settings.SUPABASE_JWT_SECRET)
+    with pytest.raises(tokens.TokenMalformed):
+        decode_access_token(token)
+
+
+@pytest.mark.parametrize("alg", [None, 256, ["ES256"], {"ES256": 1}])
+def test_an_alg_that_is_not_a_string_is_malformed(
+    supabase_project: JWKSServer, project_keys: Keys, alg: object
+) -> None:
+    header = {"alg": alg, "kid": project_keys.es256.kid}
+    with pytest.raises(tokens.TokenMalformed):
+        decode_access_token(hs256_token(header, claims(), settings.SUPABASE_JWT_SECRET))
 
 
 # --- Keys: symmetric keys never serve as HMAC secrets ------------------------------------
