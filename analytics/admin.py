@@ -34,10 +34,10 @@ from rest_framework.renderers import JSONRenderer
 
 from analytics import presentation
 from analytics.domain import CallsQueryError, Heatmap, time_zone_names
-from analytics.forms import CallHeatmapForm, known_agencies
+from analytics.forms import CallHeatmapForm
 from analytics.models import MEETING_BOOKED, Call, CallHeatmap, User
 from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
-from analytics.selectors import heatmap
+from analytics.selectors import heatmap, known_agencies
 from analytics.serializers import HeatmapSerializer
 
 if TYPE_CHECKING:  # generic only in the type stubs

@@ -1,6 +1,7 @@
 from importlib.util import find_spec
 
 from django.apps import AppConfig
+from django.core.checks import Tags, register
 
 
 class AnalyticsConfig(AppConfig):
@@ -9,8 +10,17 @@ class AnalyticsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for its side effect: registering the app's system checks.
-        from analytics import checks  # noqa: F401
+        # Imported here: the checks use the models, which need the app registry ready.
+        from analytics.checks import (
+            check_calls_index,
+            check_heatmap_settings,
+            check_token_verification,
+        )
+
+        register(check_token_verification, Tags.security)
+        register(check_heatmap_settings)
+        # Tagged database: it runs only with ``check --database`` and ``migrate``.
+        register(check_calls_index, Tags.database)
 
         # The OpenAPI description registers with drf-spectacular, which the app does not require.
         if find_spec("drf_spectacular") is not None:

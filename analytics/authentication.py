@@ -13,7 +13,6 @@ from django.db import DatabaseError
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from analytics.conf import conf
 from analytics.exceptions import (
     InvalidAuthorizationHeader,
     InvalidToken,
@@ -23,7 +22,7 @@ from analytics.exceptions import (
 )
 from analytics.jwks import JWKSUnavailable
 from analytics.models import User
-from analytics.tokens import TokenError, decode_access_token
+from analytics.tokens import AccessToken, TokenError, decode_access_token
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class SupabaseUser:
     """``request.user``: who the token names and the agency its ``users`` row gives.
 
     ``agency_id`` is ``None`` when the row has none, and also when the row is not
-    read at all (``ANALYTICS_SKIP_USER_LOOKUP``).
+    read at all (:class:`SupabaseClaimsAuthentication`).
     """
 
     id: UUID
@@ -62,8 +61,6 @@ class SupabaseJWTAuthentication(BaseAuthentication):
 
     keyword = "bearer"
     www_authenticate_realm = "api"
-    #: ``None`` follows ``ANALYTICS_SKIP_USER_LOOKUP``; a subclass can pin it for its views.
-    skip_user_lookup: ClassVar[bool | None] = None
 
     def authenticate(self, request: Request) -> tuple[SupabaseUser, Mapping[str, Any]] | None:
         token = self.get_bearer_token(request)
@@ -76,13 +73,7 @@ class SupabaseJWTAuthentication(BaseAuthentication):
         except JWKSUnavailable as exc:
             # Already logged where the fetch failed; the caller is not at fault.
             raise SigningKeysUnavailable() from exc
-        skip = conf.SKIP_USER_LOOKUP if self.skip_user_lookup is None else self.skip_user_lookup
-        user = SupabaseUser(
-            id=access_token.user_id,
-            agency_id=None if skip else self.get_agency_id(access_token.user_id),
-            claims=access_token.claims,
-        )
-        return user, access_token.claims
+        return self.get_user(access_token), access_token.claims
 
     def authenticate_header(self, request: Request) -> str:
         # Without it DRF turns every 401 into a 403.
@@ -103,6 +94,14 @@ class SupabaseJWTAuthentication(BaseAuthentication):
             raise InvalidAuthorizationHeader()
         return parts[1]
 
+    def get_user(self, access_token: AccessToken) -> SupabaseUser:
+        """Who the token names, with the agency their ``users`` row gives."""
+        return SupabaseUser(
+            id=access_token.user_id,
+            agency_id=self.get_agency_id(access_token.user_id),
+            claims=access_token.claims,
+        )
+
     def get_agency_id(self, user_id: UUID) -> UUID | None:
         try:
             rows = list(User.objects.filter(pk=user_id).values_list("agency_id", flat=True)[:1])
@@ -115,6 +114,11 @@ class SupabaseJWTAuthentication(BaseAuthentication):
 
 
 class SupabaseClaimsAuthentication(SupabaseJWTAuthentication):
-    """The same verification without reading the ``users`` row, for views that need claims only."""
+    """The same verification without reading the ``users`` row, for views that need claims only.
 
-    skip_user_lookup = True
+    As simplejwt's ``JWTStatelessUserAuthentication``: no query per request, and a
+    token whose user has no row still authenticates, with ``agency_id`` ``None``.
+    """
+
+    def get_user(self, access_token: AccessToken) -> SupabaseUser:
+        return SupabaseUser(id=access_token.user_id, agency_id=None, claims=access_token.claims)

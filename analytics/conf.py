@@ -68,8 +68,13 @@ class AnalyticsSettings:
     @property
     def JWKS_CACHE_SECONDS(self) -> float:
         """How long fetched keys are trusted before the JWKS is read again (at most 600 s)."""
+        return min(self.CONFIGURED_JWKS_CACHE_SECONDS, MAX_JWKS_CACHE_SECONDS)
+
+    @property
+    def CONFIGURED_JWKS_CACHE_SECONDS(self) -> float:
+        """``ANALYTICS_JWKS_CACHE_SECONDS`` as the host set it, before the cap: for the checks."""
         seconds: float = _setting("ANALYTICS_JWKS_CACHE_SECONDS", MAX_JWKS_CACHE_SECONDS)
-        return min(seconds, MAX_JWKS_CACHE_SECONDS)
+        return seconds
 
     @property
     def JWKS_TIMEOUT_SECONDS(self) -> float:
@@ -82,12 +87,6 @@ class AnalyticsSettings:
         """Minimum gap between an unknown ``kid`` (or a failed fetch) and the next fetch."""
         seconds: float = _setting("ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS", 30.0)
         return seconds
-
-    @property
-    def SKIP_USER_LOOKUP(self) -> bool:
-        """Authenticate from the token's claims alone, without reading the ``users`` row."""
-        skip: bool = _setting("ANALYTICS_SKIP_USER_LOOKUP", False)
-        return skip
 
     @property
     def HEATMAP_DATABASE(self) -> str:

@@ -1,43 +1,41 @@
-"""The HTTP errors the app answers with, each a DRF ``APIException`` with a stable code."""
+"""The HTTP errors the app answers with, and the one handler that shapes their bodies.
+
+Each error is a DRF ``APIException`` with a ``default_code``; :func:`exception_handler`
+gives every one of them, DRF's own (401, 405, 406, 429) included, the body
+``{"detail": ..., "code": ...}``. The app's views install it through
+``get_exception_handler()``, never as the project-wide ``EXCEPTION_HANDLER``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException, AuthenticationFailed, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 
-class _CodedMixin:
-    """Put the machine-readable ``code`` in the body beside ``detail``."""
-
-    default_detail: Any
-    default_code: str
-
-    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
-        code = code or self.default_code
-        body = {"detail": detail or str(self.default_detail), "code": code}
-        super().__init__(body, code)  # type: ignore[call-arg]
-
-
-class InvalidToken(_CodedMixin, AuthenticationFailed):
+class InvalidToken(AuthenticationFailed):
     """401; DRF adds ``WWW-Authenticate`` from the authentication class."""
 
     default_detail = "The access token is invalid."
     default_code = "token_invalid"
 
 
-class InvalidAuthorizationHeader(_CodedMixin, AuthenticationFailed):
+class InvalidAuthorizationHeader(AuthenticationFailed):
     default_detail = "The Authorization header must be 'Bearer <access token>'."
     default_code = "authorization_header_invalid"
 
 
-class UserNotFound(_CodedMixin, PermissionDenied):
+class UserNotFound(PermissionDenied):
     default_detail = "No user exists for this access token."
     default_code = "user_not_found"
 
 
-class UserHasNoAgency(_CodedMixin, PermissionDenied):
+class UserHasNoAgency(PermissionDenied):
     default_detail = "This user does not belong to an agency."
     default_code = "user_without_agency"
 
@@ -54,9 +52,29 @@ class CallsQueryFailed(APIException):
     default_code = "calls_query_failed"
 
 
-class SigningKeysUnavailable(_CodedMixin, APIException):
+class SigningKeysUnavailable(APIException):
     """503: the JWKS could not be read, so no asymmetric token can be checked right now."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The keys that verify access tokens cannot be read right now; try again soon."
     default_code = "jwks_unavailable"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (status, ``WWW-Authenticate``, ``Allow``, ``Retry-After``), then the body.
+
+    A 400 keeps DRF's shape, each bad parameter with its messages: its fields are
+    the contract's, and one ``code`` could not name several mistakes.
+    """
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = drf_exception_handler(exc, context)
+    if (
+        response is not None
+        and isinstance(exc, APIException)
+        and not isinstance(exc, exceptions.ValidationError)
+    ):
+        response.data = {"detail": exc.detail, "code": exc.get_codes()}
+    return response

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from django import forms
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import QueryDict
 
 from analytics.domain import (
@@ -18,39 +18,10 @@ from analytics.domain import (
     Period,
     time_zone,
 )
-from analytics.models import Call, User
 from analytics.presentation import metric_name
+from analytics.selectors import agency_exists
 
 logger = logging.getLogger(__name__)
-
-
-def agency_exists(agency_id: UUID) -> bool:
-    """An agency is known by a user who belongs to it or by a call it made.
-
-    Tells a mistyped agency from one that made no calls in the window, which
-    would otherwise both show an empty heatmap. Both are index-sized lookups.
-    """
-    with transaction.atomic():  # a failure never leaves a caller's transaction aborted
-        return (
-            User.objects.filter(agency_id=agency_id).exists()
-            or Call.objects.for_agency(agency_id).exists()
-        )
-
-
-def known_agencies(*, limit: int = 200) -> list[UUID]:
-    """Agencies with users, to suggest in the agency field; the ``users`` table is the small one."""
-    try:
-        with transaction.atomic():
-            agencies = (
-                User.objects.exclude(agency_id=None)
-                .order_by("agency_id")
-                .values_list("agency_id", flat=True)
-                .distinct()[:limit]
-            )
-            return [agency for agency in agencies if agency is not None]
-    except DatabaseError:
-        logger.exception("Listing agencies failed")
-        return []
 
 
 class CallHeatmapForm(forms.Form):
@@ -107,7 +78,7 @@ class CallHeatmapForm(forms.Form):
     def clean_agency(self) -> UUID:
         agency_id: UUID = self.cleaned_data["agency"]
         try:
-            known = agency_exists(agency_id)
+            known = agency_exists(agency_id=agency_id)
         except DatabaseError as exc:
             logger.exception("Agency lookup failed for agency %s", agency_id)
             raise forms.ValidationError(

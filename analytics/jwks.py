@@ -41,8 +41,6 @@ USER_AGENT = "agency-call-analytics (PyJWT PyJWKClient)"
 class JWKSUnavailable(Exception):
     """The key set could not be read: a server-side fault, not the caller's."""
 
-    code = "jwks_unavailable"
-
 
 @dataclass(frozen=True)
 class JWKSConfig:

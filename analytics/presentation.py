@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analytics.domain import DAY_NAMES, CallCounts, Heatmap, HeatmapCell, Metric, dense_grid
+from analytics.ranking import slot_label
 
 Number = int | float
 
@@ -129,11 +130,6 @@ def level(value: Number | None, maximum: Number, *, levels: int) -> int:
     if fraction <= 0:
         return 0
     return max(1, min(levels, math.ceil(fraction * levels - 1e-9)))
-
-
-def block(value: Number | None, maximum: Number, *, blocks: str = BLOCKS) -> str:
-    """The shading character for ``value``: ``" "`` for nothing up to ``"█"`` for the most."""
-    return blocks[level(value, maximum, levels=len(blocks) - 1)]
 
 
 def blocks_for(encoding: str | None) -> str:
@@ -316,7 +312,6 @@ def build_grid(result: Heatmap, *, min_calls: int = 1) -> Grid:
     def grid_cell(cell: HeatmapCell) -> GridCell:
         value = metric_value(cell, metric)
         counted = on_scale(cell, metric, min_calls=min_calls)
-        label = f"{DAY_NAMES[cell.day]} {cell.hour:02d}:00"
         return GridCell(
             day=cell.day,
             hour=cell.hour,
@@ -325,7 +320,7 @@ def build_grid(result: Heatmap, *, min_calls: int = 1) -> Grid:
             shade=shade(value, maximum) if counted else EMPTY,
             block_level=level(value, maximum, levels=len(BLOCKS) - 1) if counted else 0,
             is_best=(cell.day, cell.hour) in best,
-            title=cell_title(cell, label),
+            title=cell_title(cell, slot_label(cell.day, cell.hour)),
         )
 
     rows = tuple(

@@ -31,6 +31,13 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import Direction, OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+from rest_framework.exceptions import (
+    APIException,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotAuthenticated,
+    Throttled,
+)
 from rest_framework.views import APIView
 
 from analytics.domain import DAY_NAMES, Metric
@@ -94,8 +101,19 @@ def _code(codes: list[str]) -> Schema:
     return {"type": "string", "enum": codes}
 
 
-AUTHENTICATION_CODES = sorted({*_error_codes(TokenError), InvalidAuthorizationHeader.default_code})
+def _coded(detail: Schema, error: type[APIException]) -> Schema:
+    """The body ``analytics.exceptions.exception_handler`` gives one of DRF's errors."""
+    return _object(
+        {"detail": detail, "code": _code([error.default_code])}, required=["detail", "code"]
+    )
+
+
+NOT_AUTHENTICATED = str(NotAuthenticated.default_code)
+AUTHENTICATION_CODES = sorted(
+    {NOT_AUTHENTICATED, *_error_codes(TokenError), InvalidAuthorizationHeader.default_code}
+)
 PERMISSION_CODES = [UserNotFound.default_code, UserHasNoAgency.default_code]
+DATABASE_ERRORS = (CallsQueryFailed, UsersQueryFailed)
 
 
 def _example(name: str, value: Any, summary: str = "") -> OpenApiExample:
@@ -142,17 +160,20 @@ RESPONSES: dict[Any, OpenApiResponse] = {
                 "detail": _detail("What is wrong; never contains the token."),
                 "code": {
                     **_code(AUTHENTICATION_CODES),
-                    "description": "Absent when there is no Bearer token at all.",
+                    "description": f"`{NOT_AUTHENTICATED}` when there is no Bearer token at all.",
                 },
             },
-            required=["detail"],
+            required=["detail", "code"],
         ),
         description=(
             "No Bearer token, or one that does not verify. Carries "
             '`WWW-Authenticate: Bearer realm="api"`.'
         ),
         examples=[
-            _example("missing", {"detail": "Authentication credentials were not provided."}),
+            _example(
+                "missing",
+                {"detail": str(NotAuthenticated.default_detail), "code": NOT_AUTHENTICATED},
+            ),
             _example(
                 "expired", {"detail": "The access token has expired.", "code": "token_expired"}
             ),
@@ -170,24 +191,38 @@ RESPONSES: dict[Any, OpenApiResponse] = {
         ],
     ),
     (405, "application/json"): OpenApiResponse(
-        _object({"detail": _detail("Names the method.")}, required=["detail"]),
+        _coded(_detail("Names the method."), MethodNotAllowed),
         description="Any method but GET, HEAD and OPTIONS; carries `Allow`. Before authentication.",
-        examples=[_example("post", {"detail": 'Method "POST" not allowed.'})],
+        examples=[
+            _example(
+                "post",
+                {"detail": 'Method "POST" not allowed.', "code": MethodNotAllowed.default_code},
+            )
+        ],
     ),
     (406, "application/json"): OpenApiResponse(
-        _object({"detail": _detail("What was refused.")}, required=["detail"]),
+        _coded(_detail("What was refused."), NotAcceptable),
         description="`Accept` names neither JSON nor CSV (nor `*/*`).",
-        examples=[_example("xml", {"detail": "Could not satisfy the request Accept header."})],
+        examples=[
+            _example(
+                "xml",
+                {"detail": str(NotAcceptable.default_detail), "code": NotAcceptable.default_code},
+            )
+        ],
     ),
     (429, "application/json"): OpenApiResponse(
-        _object({"detail": _detail("Says how many seconds to wait.")}, required=["detail"]),
+        _coded(_detail("Says how many seconds to wait."), Throttled),
         description=(
             "This user asked more often than the rate allows (120 a minute unless the "
             "server says otherwise). Carries `Retry-After`, in seconds."
         ),
         examples=[
             _example(
-                "throttled", {"detail": "Request was throttled. Expected available in 12 seconds."}
+                "throttled",
+                {
+                    "detail": "Request was throttled. Expected available in 12 seconds.",
+                    "code": Throttled.default_code,
+                },
             )
         ],
     ),
@@ -196,16 +231,20 @@ RESPONSES: dict[Any, OpenApiResponse] = {
             {
                 "detail": {
                     "type": "string",
-                    "enum": [
-                        str(CallsQueryFailed.default_detail),
-                        str(UsersQueryFailed.default_detail),
-                    ],
-                }
+                    "enum": [str(error.default_detail) for error in DATABASE_ERRORS],
+                },
+                "code": _code([error.default_code for error in DATABASE_ERRORS]),
             },
-            required=["detail"],
+            required=["detail", "code"],
         ),
         description="The database could not be read; the error is logged, never shown.",
-        examples=[_example("calls", {"detail": str(CallsQueryFailed.default_detail)})],
+        examples=[
+            _example(
+                error.default_code.split("_")[0],
+                {"detail": str(error.default_detail), "code": error.default_code},
+            )
+            for error in DATABASE_ERRORS
+        ],
     ),
     (503, "application/json"): OpenApiResponse(
         _object(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import Count
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from analytics.conf import conf
@@ -27,7 +25,8 @@ from analytics.domain import (
     fold_into_week,
     time_zone,
 )
-from analytics.models import CONNECTED, MEETING_BOOKED, Call
+from analytics.expressions import LocalHour
+from analytics.models import CONNECTED, MEETING_BOOKED, Call, User
 from analytics.ranking import rank_best_times
 
 logger = logging.getLogger(__name__)
@@ -52,18 +51,6 @@ def window_bounds(start_date: date, end_date: date, *, zone: tzinfo) -> tuple[da
     start = datetime.combine(start_date, time.min, tzinfo=zone)
     end = datetime.combine(end_date + timedelta(days=1), time.min, tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-class LocalHour(TruncHour):
-    """The local wall-clock hour a call started in, left as the database gives it.
-
-    Folding needs only its weekday and hour, so the per-row conversion to an
-    aware datetime (``TruncHour.convert_value``) is skipped: a third of the
-    endpoint's fixed cost for a small agency.
-    """
-
-    def convert_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        return value
 
 
 def count_calls_by_slot(
@@ -155,3 +142,37 @@ def heatmap(
         cells=dense_grid(cells) if dense else cells,
         best_times=rank_best_times(cells, metric, min_calls=min_calls),
     )
+
+
+def agency_exists(*, agency_id: UUID) -> bool:
+    """Whether a user belongs to the agency or the agency made a call.
+
+    Tells a mistyped agency from one that made no calls in the window, which
+    would otherwise both show an empty heatmap. Both are index-sized lookups.
+    ``DatabaseError`` propagates: each caller words the failure for its reader.
+    """
+    with transaction.atomic():  # a failure never leaves a caller's transaction aborted
+        return (
+            User.objects.filter(agency_id=agency_id).exists()
+            or Call.objects.for_agency(agency_id).exists()
+        )
+
+
+def known_agencies(*, limit: int = 200) -> list[UUID]:
+    """Agencies with users, to suggest in the admin's agency field.
+
+    Read from ``users``, the small table. A failed read is logged and gives no
+    suggestions: the field still takes any agency typed in.
+    """
+    try:
+        with transaction.atomic():
+            agencies = (
+                User.objects.exclude(agency_id=None)
+                .order_by("agency_id")
+                .values_list("agency_id", flat=True)
+                .distinct()[:limit]
+            )
+            return [agency for agency in agencies if agency is not None]
+    except DatabaseError:
+        logger.exception("Listing agencies failed")
+        return []

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from analytics.authentication import SupabaseJWTAuthentication
 from analytics.caching import cached_heatmap, conditional_response
 from analytics.domain import CallsQueryError
-from analytics.exceptions import CallsQueryFailed
+from analytics.exceptions import CallsQueryFailed, exception_handler
 from analytics.permissions import BelongsToAgency, agency_id_of
 from analytics.renderers import FormatParamNegotiation, HeatmapCSVRenderer
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
@@ -26,7 +26,8 @@ class CallHeatmapApi(APIView):
     Everything the view depends on is declared here, so a host project's
     ``REST_FRAMEWORK`` defaults cannot change how it authenticates or renders.
     JSON unless ``?format=csv`` or ``Accept: text/csv`` asks for CSV; errors are
-    always JSON. Its OpenAPI description is in ``analytics.schema``.
+    always JSON, shaped by ``analytics.exceptions.exception_handler``. Its OpenAPI
+    description is in ``analytics.schema``.
     """
 
     authentication_classes = [SupabaseJWTAuthentication]
@@ -37,6 +38,10 @@ class CallHeatmapApi(APIView):
     parser_classes: list[Any] = []
     throttle_classes = [HeatmapUserRateThrottle]
     http_method_names = ["get", "head", "options"]
+
+    def get_exception_handler(self) -> Any:
+        # This view's errors only: a reusable app leaves EXCEPTION_HANDLER to the host.
+        return exception_handler
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # 405 is about the resource, not the caller: answer it before authenticating.

@@ -108,9 +108,6 @@ def make_call(db: None, agency_id: uuid.UUID, today: date) -> MakeCall:
     return make
 
 
-MakeToken = Callable[..., str]
-
-
 def mint_token(*, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
     """An access token shaped like Supabase Auth's; ``claim=None`` leaves a claim out."""
     now = datetime.now(UTC)

@@ -227,7 +227,10 @@ def test_other_methods_are_405_with_allow(
     response = getattr(api_client, method)(HEATMAP_URL, {"period": "7d"}, format="json")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD, OPTIONS"
-    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert response.json() == {
+        "detail": f'Method "{method.upper()}" not allowed.',
+        "code": "method_not_allowed",
+    }
 
 
 def test_calls_query_failure_is_500_json_logged_and_recovers(
@@ -243,8 +246,14 @@ def test_calls_query_failure_is_500_json_logged_and_recovers(
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE calls_away RENAME TO calls")
     assert response.status_code == 500
-    assert response.json() == {"detail": "Failed to query calls table"}
-    assert "calls" not in response.content.decode().replace("Failed to query calls table", "")
+    assert response.json() == {
+        "detail": "Failed to query calls table",
+        "code": "calls_query_failed",
+    }
+    said = response.content.decode()
+    assert "calls" not in said.replace("Failed to query calls table", "").replace(
+        "calls_query_failed", ""
+    )
     [record] = [r for r in caplog.records if r.name == "analytics.selectors"]
     assert record.exc_info is not None
     recovered = auth_client.get(HEATMAP_URL)

@@ -8,7 +8,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from analytics.checks import check_token_verification
+from analytics.checks import check_calls_index, check_heatmap_settings, check_token_verification
 
 SECRET = "a-legacy-jwt-secret-of-at-least-32-characters"
 PROJECT = "https://abcdefghijklmnop.supabase.co"
@@ -20,8 +20,13 @@ def ids(**settings: Any) -> list[str]:
 
 
 def test_registered_with_django() -> None:
-    assert check_token_verification in checks.registry.registry.get_checks()
+    registered = checks.registry.registry.get_checks()
+    assert check_token_verification in registered
     assert checks.Tags.security in check_token_verification.tags
+    assert check_heatmap_settings in registered
+    # Only ``check --database`` and ``migrate`` run a database check.
+    assert check_calls_index in registered
+    assert checks.Tags.database in check_calls_index.tags
 
 
 @pytest.mark.parametrize(
@@ -37,7 +42,6 @@ def test_registered_with_django() -> None:
             "ANALYTICS_JWKS_CACHE_SECONDS": 60,
             "ANALYTICS_JWKS_TIMEOUT_SECONDS": 2.5,
             "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": 0,
-            "ANALYTICS_SKIP_USER_LOOKUP": True,
             "ANALYTICS_JWT_LEEWAY_SECONDS": 0,
         },
     ],
@@ -87,7 +91,6 @@ def test_sound_configurations_pass(settings: dict[str, Any]) -> None:
         ({"ANALYTICS_JWKS_TIMEOUT_SECONDS": None}, ["analytics.E008"]),
         ({"ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": -1}, ["analytics.E009"]),
         ({"ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": float("inf")}, ["analytics.E009"]),
-        ({"ANALYTICS_SKIP_USER_LOOKUP": "False"}, ["analytics.E010"]),
         (
             {"SUPABASE_JWT_SECRET": None, "ANALYTICS_JWKS_TIMEOUT_SECONDS": -5},
             ["analytics.E001", "analytics.E008"],

@@ -95,7 +95,10 @@ def test_real_requests_with_other_methods_are_still_405(
     response = getattr(auth_client, method)(HEATMAP_URL, HTTP_ORIGIN=SPA)
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD, OPTIONS"
-    assert response.json() == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert response.json() == {
+        "detail": f'Method "{method.upper()}" not allowed.',
+        "code": "method_not_allowed",
+    }
     assert response["Access-Control-Allow-Origin"] == SPA
 
 

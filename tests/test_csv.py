@@ -163,7 +163,10 @@ def test_an_accept_header_it_cannot_meet_is_406_json(auth_client: APIClient) -> 
     response = auth_client.get(HEATMAP_URL, HTTP_ACCEPT="application/xml")
     assert response.status_code == 406
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"detail": "Could not satisfy the request Accept header."}
+    assert response.json() == {
+        "detail": "Could not satisfy the request Accept header.",
+        "code": "not_acceptable",
+    }
 
 
 # --- errors stay JSON when CSV was asked for ----------------------------------------------
@@ -212,7 +215,11 @@ def test_bad_parameters_are_a_json_400(auth_client: APIClient, how: dict[str, ob
 @pytest.mark.parametrize("how", ASK_FOR_CSV)
 @pytest.mark.parametrize(
     ("authorization", "code"),
-    [(None, None), ("Bearer not-a-jwt", "token_malformed"), ("Basic dXNlcjpwYXNz", None)],
+    [
+        (None, "not_authenticated"),
+        ("Bearer not-a-jwt", "token_malformed"),
+        ("Basic dXNlcjpwYXNz", "not_authenticated"),
+    ],
 )
 def test_a_missing_or_bad_token_is_a_json_401(
     api_client: APIClient, how: dict[str, object], authorization: str | None, code: str | None
@@ -237,7 +244,10 @@ def test_other_methods_are_a_json_405(
 ) -> None:
     response = ask(auth_client, how, method=method)
     body = assert_json_error(response, 405)
-    assert body == {"detail": f'Method "{method.upper()}" not allowed.'}
+    assert body == {
+        "detail": f'Method "{method.upper()}" not allowed.',
+        "code": "method_not_allowed",
+    }
     assert response["Allow"] == "GET, HEAD, OPTIONS"
 
 
@@ -257,7 +267,10 @@ def test_a_failed_calls_query_is_a_json_500(
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE calls_away RENAME TO calls")
-    assert assert_json_error(response, 500) == {"detail": "Failed to query calls table"}
+    assert assert_json_error(response, 500) == {
+        "detail": "Failed to query calls table",
+        "code": "calls_query_failed",
+    }
     assert ask(auth_client, how).status_code == 200
 
 

@@ -72,7 +72,10 @@ FAULTS_DATABASE = "heatmap_faults"
 FAULTS_URL = f"postgres://postgres@{HOST}:{PG_PORT}/{FAULTS_DATABASE}"
 #: The demo's statement timeout in this test: every answer must come well within it.
 STATEMENT_TIMEOUT = 2.0
-SERVER_ERRORS = {str(CallsQueryFailed.default_detail), str(UsersQueryFailed.default_detail)}
+SERVER_ERRORS = {
+    (str(error.default_detail), error.default_code)
+    for error in (CallsQueryFailed, UsersQueryFailed)
+}
 
 
 # --- the servers --------------------------------------------------------------------------
@@ -267,8 +270,8 @@ def test_postgresql_going_away_is_a_quick_500_and_coming_back_needs_no_restart(
     assert failed, "no request saw PostgreSQL down"
     assert all(answers[i].status == 500 for i in failed), [answers[i] for i in failed[:5]]
     bodies = [answers[i].body for i in failed]
-    assert all(isinstance(b, dict) and set(b) == {"detail"} for b in bodies), bodies[:5]
-    assert {b["detail"] for b in bodies} <= SERVER_ERRORS, bodies[:5]
+    assert all(isinstance(b, dict) and set(b) == {"detail", "code"} for b in bodies), bodies[:5]
+    assert {(b["detail"], b["code"]) for b in bodies} <= SERVER_ERRORS, bodies[:5]
     slowest = max(answers, key=lambda a: a.seconds)
     assert slowest.seconds < STATEMENT_TIMEOUT, slowest
     recovered = answers[failed[-1] + 1 :]

@@ -157,6 +157,7 @@ def test_the_401_codes_are_the_token_errors(operation: dict[str, Any]) -> None:
     codes = set(documented["properties"]["code"]["enum"])
     assert codes == set(AUTHENTICATION_CODES)
     assert {"token_expired", "token_bad_signature", "authorization_header_invalid"} <= codes
+    assert "not_authenticated" in codes  # no Bearer token at all
     assert all(sub.code in codes for sub in TokenError.__subclasses__())
 
 
@@ -294,7 +295,10 @@ def test_a_500_fits(
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE calls_away RENAME TO calls")
-    assert response.json() == {"detail": "Failed to query calls table"}
+    assert response.json() == {
+        "detail": "Failed to query calls table",
+        "code": "calls_query_failed",
+    }
     validate(spec, response)
 
 

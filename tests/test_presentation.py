@@ -13,7 +13,6 @@ from analytics.presentation import (
     EMPTY,
     SCALE,
     VIRIDIS,
-    block,
     blocks_for,
     build_grid,
     format_value,
@@ -85,12 +84,12 @@ def test_nothing_to_show_is_apart_from_the_scale() -> None:
     ],
 )
 def test_blocks_shade_by_quarter_and_never_hide_a_call(value: int | None, expected: str) -> None:
-    assert block(value, 100) == expected
+    assert BLOCKS[level(value, 100, levels=len(BLOCKS) - 1)] == expected
 
 
 def test_one_call_out_of_many_still_shows() -> None:
     assert level(1, 10_000, levels=4) == 1
-    assert block(1, 10_000) == "░"
+    assert BLOCKS[level(1, 10_000, levels=len(BLOCKS) - 1)] == "░"
 
 
 def test_terminals_that_cannot_write_blocks_get_ascii() -> None:

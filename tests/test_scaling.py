@@ -180,7 +180,10 @@ def test_a_query_over_the_timeout_is_a_500_and_the_connection_serves_on(
     with caplog.at_level(logging.ERROR, logger="analytics"):
         cancelled = auth_client.get(HEATMAP_URL)
     assert cancelled.status_code == 500
-    assert cancelled.json() == {"detail": "Failed to query calls table"}
+    assert cancelled.json() == {
+        "detail": "Failed to query calls table",
+        "code": "calls_query_failed",
+    }
     [record] = [r for r in caplog.records if r.name == "analytics.selectors"]
     assert "canceling statement due to statement timeout" in str(record.exc_info[1])
     server_connection = connection.connection

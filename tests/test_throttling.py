@@ -75,7 +75,8 @@ def test_over_the_rate_is_a_429_with_retry_after(auth_client: APIClient, clock: 
     assert throttled["Content-Type"] == "application/json"
     assert "Content-Disposition" not in throttled
     assert throttled.json() == {
-        "detail": "Request was throttled. Expected available in 45 seconds."
+        "detail": "Request was throttled. Expected available in 45 seconds.",
+        "code": "throttled",
     }
 
 

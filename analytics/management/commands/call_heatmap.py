@@ -24,8 +24,7 @@ from analytics.domain import (
     Metric,
     Period,
 )
-from analytics.forms import agency_exists
-from analytics.selectors import heatmap
+from analytics.selectors import agency_exists, heatmap
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
 
 #: The endpoint's query parameters this command passes on, as ``--option-name``.
@@ -119,7 +118,7 @@ class Command(BaseCommand):
 
     def check_agency(self, agency_id: UUID) -> None:
         try:
-            known = agency_exists(agency_id)
+            known = agency_exists(agency_id=agency_id)
         except DatabaseError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CommandError(f"Cannot read the users and calls tables: {reason}") from exc
