@@ -349,6 +349,49 @@ def best_time_text(value: Number, metric: Metric) -> str:
     return format_value(value, is_rate=metric.is_rate, decimals=1)
 
 
+@dataclass(frozen=True, slots=True)
+class BestTimeText:
+    """A best time as shown: its slot, its value and, for a rate, the calls it is over."""
+
+    label: str
+    value: str
+    #: ``"1,234"``: the rate's sample size; ``None`` for a count metric.
+    total_calls: str | None
+
+
+def best_times_text(result: Heatmap) -> tuple[BestTimeText, ...]:
+    """``result``'s best times, best first, as the admin page and the command show them."""
+    return tuple(
+        BestTimeText(
+            label=best.label,
+            value=best_time_text(best.metric_value, result.metric),
+            total_calls=None if best.total_calls is None else f"{best.total_calls:,}",
+        )
+        for best in result.best_times
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TotalsText:
+    """The window's totals as shown: counts with thousands separators, rates to 0.1%."""
+
+    calls: str
+    connected: str
+    meetings: str
+    connect_rate: str
+    meeting_rate: str
+
+
+def totals_text(totals: Totals) -> TotalsText:
+    return TotalsText(
+        calls=f"{totals.total_calls:,}",
+        connected=f"{totals.connected_calls:,}",
+        meetings=f"{totals.meetings_booked:,}",
+        connect_rate=format_value(totals.connect_rate, is_rate=True, decimals=1),
+        meeting_rate=format_value(totals.meeting_rate, is_rate=True, decimals=1),
+    )
+
+
 def render_text(grid: Grid, *, blocks: str = BLOCKS) -> list[str]:
     """The grid for a terminal: hours across (3 columns each), days down, then the legend.
 

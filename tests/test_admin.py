@@ -7,15 +7,17 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
-from analytics.admin import CallAdmin, CappedCountPaginator
-from analytics.models import User
+from analytics.admin import CallAdmin, CallHeatmapAdmin, CappedCountPaginator, ReadOnlyAdmin
+from analytics.models import Call, CallHeatmap, User
 from analytics.presentation import EMPTY, SCALE
 from tests.conftest import HEATMAP_URL, MakeCall
 
@@ -98,6 +100,35 @@ def test_the_page_is_linked_from_the_app_section_and_the_call_list(staff: Client
     assert row.status_code == 302
     assert row["Location"] == f"{HEATMAP_PAGE}?agency=x"
     assert f'href="{HEATMAP_PAGE}"' in staff.get(CALLS_PAGE).content.decode()
+
+
+def test_the_heatmap_admin_serves_the_page_at_its_old_address() -> None:
+    heatmap_admin = admin.site.get_model_admin(CallHeatmap)
+    assert isinstance(heatmap_admin, CallHeatmapAdmin)
+    assert reverse("admin:analytics_call_heatmap") == HEATMAP_PAGE
+    assert resolve(HEATMAP_PAGE).func.__wrapped__ == heatmap_admin.changelist_view
+    assert reverse("admin:analytics_callheatmap_changelist") == "/admin/analytics/callheatmap/"
+
+
+def test_every_admin_is_read_only_through_one_base(rf) -> None:
+    request = rf.get("/")
+    for model in (Call, User, CallHeatmap):
+        model_admin = admin.site.get_model_admin(model)
+        assert isinstance(model_admin, ReadOnlyAdmin)
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)
+        for name in ("has_add_permission", "has_change_permission", "has_delete_permission"):
+            owner = next(cls for cls in type(model_admin).__mro__ if name in vars(cls))
+            assert owner is ReadOnlyAdmin, (model, name)
+
+
+def test_the_page_sits_in_the_app_section(staff: Client) -> None:
+    html = staff.get(HEATMAP_PAGE).content.decode()
+    breadcrumbs = re.search(r'<div class="breadcrumbs">(.*?)</div>', html, re.DOTALL)
+    assert breadcrumbs
+    assert re.findall(r"<a [^>]*>([^<]*)</a>", breadcrumbs.group(1)) == ["Home", "Call analytics"]
+    assert "Call heatmap" in breadcrumbs.group(1)
 
 
 def test_the_row_is_hidden_from_staff_who_may_not_view_calls(client: Client) -> None:

@@ -13,6 +13,10 @@ from analytics.presentation import (
     EMPTY,
     SCALE,
     VIRIDIS,
+    BestTimeText,
+    Totals,
+    TotalsText,
+    best_times_text,
     blocks_for,
     build_grid,
     format_value,
@@ -24,6 +28,7 @@ from analytics.presentation import (
     render_text,
     scale_ticks,
     shade,
+    totals_text,
 )
 
 
@@ -194,3 +199,30 @@ def test_render_text_draws_hours_across_and_days_down() -> None:
     assert lines[-1].startswith("Legend (calls): [  ] none  [░░] 1\N{EN DASH}2")
     ascii_lines = render_text(grid, blocks=ASCII_BLOCKS)
     assert "###..." in ascii_lines[3]
+
+
+def test_totals_text_separates_thousands_and_gives_rates_to_a_tenth() -> None:
+    totals = Totals(total_calls=12_345, connected_calls=1_234, meetings_booked=0)
+    assert totals_text(totals) == TotalsText(
+        calls="12,345", connected="1,234", meetings="0", connect_rate="10.0%", meeting_rate="0.0%"
+    )
+    assert totals_text(Totals(0, 0, 0)).connect_rate == "\N{EN DASH}"  # no calls, no rate
+
+
+def test_best_times_text_shows_a_rate_with_its_sample_and_a_count_alone() -> None:
+    counted = result(best=(2, 10))
+    assert best_times_text(counted) == (
+        BestTimeText(label="Tuesday 10:00", value="1", total_calls=None),
+    )
+    rate = BestTime(day=1, hour=9, metric_value=0.4286, label="Monday 09:00", total_calls=1_400)
+    rated = Heatmap(
+        start_date=date(2026, 3, 1),
+        end_date=date(2026, 3, 30),
+        metric=Metric.CONNECT_RATE,
+        timezone="UTC",
+        cells=(),
+        best_times=(rate,),
+    )
+    assert best_times_text(rated) == (
+        BestTimeText(label="Monday 09:00", value="42.9%", total_calls="1,400"),
+    )

@@ -148,15 +148,12 @@ class Command(BaseCommand):
         write(f"Best times ({name}):")
         if not result.best_times:
             write("  none: no slot has any" + (f" with {min_calls}+ calls" if scope else ""))
-        for rank, best in enumerate(result.best_times, start=1):
-            value = presentation.best_time_text(best.metric_value, metric)
-            sample = f" of {best.total_calls:,} calls" if best.total_calls is not None else ""
-            write(f"  {rank}. {best.label:<16} {value}{sample}")
-        totals = grid.totals
-        connect = presentation.format_value(totals.connect_rate, is_rate=True, decimals=1)
-        meeting = presentation.format_value(totals.meeting_rate, is_rate=True, decimals=1)
+        for rank, best in enumerate(presentation.best_times_text(result), start=1):
+            sample = f" of {best.total_calls} calls" if best.total_calls is not None else ""
+            write(f"  {rank}. {best.label:<16} {best.value}{sample}")
+        totals = presentation.totals_text(grid.totals)
         write("")
         write(
-            f"Totals: {totals.total_calls:,} calls, {totals.connected_calls:,} connected "
-            f"({connect}), {totals.meetings_booked:,} meetings booked ({meeting})."
+            f"Totals: {totals.calls} calls, {totals.connected} connected "
+            f"({totals.connect_rate}), {totals.meetings} meetings booked ({totals.meeting_rate})."
         )

@@ -1,0 +1,34 @@
+"""The admin over the Supabase-owned tables: read-only lists, and the call heatmap page.
+
+- :mod:`~analytics.admin.large_tables`: what a list over millions of rows needs, and the
+  read-only bases.
+- :mod:`~analytics.admin.calls` and :mod:`~analytics.admin.users`: the two lists.
+- :mod:`~analytics.admin.heatmap`: the call heatmap page.
+"""
+
+from django.contrib import admin
+
+from analytics.admin.calls import CallAdmin
+from analytics.admin.heatmap import CallHeatmapAdmin
+from analytics.admin.large_tables import (
+    CappedCountPaginator,
+    ColumnValuesFilter,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+)
+from analytics.admin.users import SupabaseUserAdmin
+from analytics.models import Call, CallHeatmap, User
+
+__all__ = [
+    "CallAdmin",
+    "CallHeatmapAdmin",
+    "CappedCountPaginator",
+    "ColumnValuesFilter",
+    "LargeTableAdmin",
+    "ReadOnlyAdmin",
+    "SupabaseUserAdmin",
+]
+
+admin.site.register(Call, CallAdmin)
+admin.site.register(User, SupabaseUserAdmin)
+admin.site.register(CallHeatmap, CallHeatmapAdmin)

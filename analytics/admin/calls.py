@@ -1,0 +1,107 @@
+"""The calls list: read-only, and cheap on a ``calls`` table of millions of rows.
+
+It never counts the whole table, never reads ``analysis`` and never runs a
+``DISTINCT`` over it (see :mod:`analytics.admin.large_tables`). It also mounts
+the call heatmap page at its old address, ``<calls>/heatmap/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
+from django.utils import timezone
+
+from analytics.admin.heatmap import CallHeatmapAdmin
+from analytics.admin.large_tables import (
+    ColumnValuesFilter,
+    LargeTableAdmin,
+    calendar_hierarchy,
+    short_uuid_search_link,
+)
+from analytics.models import MEETING_BOOKED, Call, CallHeatmap
+
+
+class CallAdmin(LargeTableAdmin):
+    list_display = (
+        "created_at",
+        "agency",
+        "campaign",
+        "client",
+        "status",
+        "joined_at",
+        "end_reason",
+        "booked",
+    )
+    list_filter = (("status", ColumnValuesFilter), ("end_reason", ColumnValuesFilter))
+    date_hierarchy = "created_at"
+    #: How many years back the date drill-down offers.
+    date_hierarchy_years = 3
+    ordering = ("-created_at",)
+    # Sorting millions of rows by a column without an index is a full sort.
+    sortable_by = ("created_at",)
+    search_fields = ("id", "agency_id", "campaign_id", "client_id")
+    indexed_search_fields = ("id", "agency_id")  # the primary key, idx_calls_agency_created
+    search_help_text = "An exact call, agency, campaign or client UUID."
+    fields = (
+        "id",
+        "created_at",
+        "agency_id",
+        "campaign_id",
+        "client_id",
+        "status",
+        "joined_at",
+        "end_reason",
+        "booked",
+        "analysis",
+    )
+    readonly_fields = ("booked",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
+        # "booked" is worked out in the database; the list never reads ``analysis``.
+        calls: QuerySet[Call] = super().get_queryset(request)
+        return calls.defer("analysis").annotate(is_booked=MEETING_BOOKED)
+
+    @admin.display(description="agency")
+    def agency(self, call: Call) -> str | None:
+        return short_uuid_search_link(call.agency_id)
+
+    @admin.display(description="campaign")
+    def campaign(self, call: Call) -> str | None:
+        return short_uuid_search_link(call.campaign_id)
+
+    @admin.display(description="client")
+    def client(self, call: Call) -> str | None:
+        return short_uuid_search_link(call.client_id)
+
+    @admin.display(description="booked", boolean=True)
+    def booked(self, call: Call) -> bool | None:
+        """As the heatmap counts it: ``analysis -> sdr -> meeting_booked`` is JSON ``true``."""
+        value = getattr(call, "is_booked", None)
+        return None if value is None else bool(value)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            context["calendar_hierarchy"] = calendar_hierarchy(
+                context["cl"], today=timezone.localdate(), years=self.date_hierarchy_years
+            )
+        return response
+
+    def get_urls(self) -> list[URLPattern]:
+        # Ahead of the defaults, whose "<path:object_id>/" would take "heatmap/".
+        return [*self.heatmap_admin().page_urls(), *super().get_urls()]
+
+    def heatmap_admin(self) -> CallHeatmapAdmin:
+        """The admin serving the heatmap page: the site's, or one of its own if it has none."""
+        if self.admin_site.is_registered(CallHeatmap):
+            registered = self.admin_site.get_model_admin(CallHeatmap)
+            if isinstance(registered, CallHeatmapAdmin):
+                return registered
+        return CallHeatmapAdmin(CallHeatmap, self.admin_site)
