@@ -52,6 +52,7 @@ from analytics.exceptions import (
 from analytics.renderers import CSV_COLUMNS, FormatParamNegotiation, HeatmapCSVRenderer
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
 from analytics.tokens import TokenError
+from analytics.views import CallHeatmapCsvApi
 
 Schema = dict[str, Any]
 
@@ -77,11 +78,14 @@ PARAMETER_HELP = {
     ),
 }
 
+#: The path of the CSV operation, as the demo (and the README) mounts the app under ``api/``.
+CSV_PATH_HINT = "`/api/dashboard-heatmap.csv`"
+
 FORMAT_HELP = (
-    "`csv` answers the heatmap entries as a CSV attachment, one row per slot "
-    f"(`{','.join(CSV_COLUMNS)}`; a rate without calls is empty). `json` is the "
-    "default. The parameter wins over `Accept` (`Accept: text/csv` also asks for CSV). "
-    "Errors are JSON either way."
+    "`json`, the default. This path also still answers CSV to `?format=csv` (or "
+    f"`Accept: text/csv`), for links made before {CSV_PATH_HINT}; that answer is the CSV "
+    "operation's (`dashboard_heatmap_csv`), so typed clients call that path instead. "
+    "The parameter wins over `Accept`. Errors are JSON either way."
 )
 
 
@@ -120,40 +124,53 @@ def _example(name: str, value: Any, summary: str = "") -> OpenApiExample:
     return OpenApiExample(name, value=value, summary=summary, response_only=True)
 
 
-RESPONSES: dict[Any, OpenApiResponse] = {
-    (200, "application/json"): OpenApiResponse(
-        HeatmapSerializer,
-        description=(
-            "The heatmap. As JSON by default; as CSV with `?format=csv` or `Accept: text/csv`."
+JSON_200 = OpenApiResponse(HeatmapSerializer, description="The heatmap.")
+
+CSV_200 = OpenApiResponse(
+    {
+        "type": "string",
+        "description": (
+            f"One header row (`{','.join(CSV_COLUMNS)}`), then one row per `heatmap` "
+            "entry of the JSON answer; a rate without calls is empty."
         ),
-    ),
-    (200, HeatmapCSVRenderer.media_type): OpenApiResponse(
-        {"type": "string", "description": "One header row, then one row per `heatmap` entry."},
-        examples=[
-            _example(
-                "csv",
-                f"{','.join(CSV_COLUMNS)}\r\n"
-                "2,Tuesday,10,100,61,40,0.61,0.4\r\n"
-                "2,Tuesday,11,0,0,0,,\r\n",
-                "Two slots, the second without calls (dense)",
-            )
-        ],
-    ),
-    (400, "application/json"): OpenApiResponse(
+    },
+    description="The heatmap entries as a CSV attachment.",
+    examples=[
+        _example(
+            "csv",
+            f"{','.join(CSV_COLUMNS)}\r\n"
+            "2,Tuesday,10,100,61,40,0.61,0.4\r\n"
+            "2,Tuesday,11,0,0,0,,\r\n",
+            "Two slots, the second without calls (dense)",
+        )
+    ],
+)
+
+
+def _bad_query(*, with_format: bool) -> OpenApiResponse:
+    examples = [
+        _example("period", {"period": ['"5d" is not a valid choice.']}),
+        _example("tz", {"tz": ["Unknown time zone; use an IANA name such as America/New_York."]}),
+    ]
+    if with_format:
+        examples.append(_example("format", {"format": ['"xml" is not a valid choice.']}))
+    return OpenApiResponse(
         {
             "type": "object",
             "description": "Each bad parameter, with its messages.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
-        description="A bad query parameter (including `format`); every bad one is named.",
-        examples=[
-            _example("period", {"period": ['"5d" is not a valid choice.']}),
-            _example(
-                "tz", {"tz": ["Unknown time zone; use an IANA name such as America/New_York."]}
-            ),
-            _example("format", {"format": ['"xml" is not a valid choice.']}),
-        ],
-    ),
+        description=(
+            "A bad query parameter (including `format`); every bad one is named."
+            if with_format
+            else "A bad query parameter; every bad one is named."
+        ),
+        examples=examples,
+    )
+
+
+#: What both operations answer besides their 200 and 400, by status.
+ERRORS: dict[Any, OpenApiResponse] = {
     (401, "application/json"): OpenApiResponse(
         _object(
             {
@@ -197,16 +214,6 @@ RESPONSES: dict[Any, OpenApiResponse] = {
             _example(
                 "post",
                 {"detail": 'Method "POST" not allowed.', "code": MethodNotAllowed.default_code},
-            )
-        ],
-    ),
-    (406, "application/json"): OpenApiResponse(
-        _coded(_detail("What was refused."), NotAcceptable),
-        description="`Accept` names neither JSON nor CSV (nor `*/*`).",
-        examples=[
-            _example(
-                "xml",
-                {"detail": str(NotAcceptable.default_detail), "code": NotAcceptable.default_code},
             )
         ],
     ),
@@ -267,17 +274,36 @@ RESPONSES: dict[Any, OpenApiResponse] = {
     ),
 }
 
-RESPONSE_HEADERS = [
-    OpenApiParameter(
-        "Content-Disposition",
-        str,
-        OpenApiParameter.HEADER,
-        response=[200],
-        description=(
-            "CSV only: `attachment; "
-            'filename="call-heatmap-<start_date>-to-<end_date>-<metric>.csv"`.'
-        ),
-    ),
+NOT_ACCEPTABLE = OpenApiResponse(
+    _coded(_detail("What was refused."), NotAcceptable),
+    description="`Accept` names neither JSON nor CSV (nor `*/*`).",
+    examples=[
+        _example(
+            "xml",
+            {"detail": str(NotAcceptable.default_detail), "code": NotAcceptable.default_code},
+        )
+    ],
+)
+
+#: The JSON operation's answers: one media type each, so a typed client reads the 200 as JSON.
+JSON_RESPONSES: dict[Any, OpenApiResponse] = dict(
+    sorted(
+        {
+            (200, "application/json"): JSON_200,
+            (400, "application/json"): _bad_query(with_format=True),
+            (406, "application/json"): NOT_ACCEPTABLE,
+            **ERRORS,
+        }.items()
+    )
+)
+#: The CSV operation's: its path picks CSV whatever ``Accept`` says, so it has no 406.
+CSV_RESPONSES: dict[Any, OpenApiResponse] = {
+    (200, HeatmapCSVRenderer.media_type): CSV_200,
+    (400, "application/json"): _bad_query(with_format=False),
+    **ERRORS,
+}
+
+ERROR_HEADERS = [
     OpenApiParameter(
         "WWW-Authenticate",
         str,
@@ -305,6 +331,16 @@ RESPONSE_HEADERS = [
 ]
 
 
+CONTENT_DISPOSITION = OpenApiParameter(
+    "Content-Disposition",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
+    required=True,
+    description='`attachment; filename="call-heatmap-<start_date>-to-<end_date>-<metric>.csv"`.',
+)
+
+
 class HeatmapQueryParameters(HeatmapQuerySerializer):
     """The query serializer with a description on each field, for the schema only."""
 
@@ -316,7 +352,7 @@ class HeatmapQueryParameters(HeatmapQuerySerializer):
 
 
 class CallHeatmapApiSchema(AutoSchema):
-    """``GET /dashboard-heatmap`` as the SPA sees it."""
+    """``GET /dashboard-heatmap`` as the SPA sees it: the JSON answer."""
 
     def get_operation_id(self) -> str:
         return "dashboard_heatmap"
@@ -331,7 +367,10 @@ class CallHeatmapApiSchema(AutoSchema):
         return (
             "Counts the caller's agency's ended calls by day of week (0 is Sunday) and "
             "hour, in `tz`, over the window, and names up to 5 best times for `metric`. "
-            "The agency comes from the access token's `users` row, never from a parameter."
+            "The agency comes from the access token's `users` row, never from a parameter. "
+            f"The same heatmap as CSV is {CSV_PATH_HINT} (`dashboard_heatmap_csv`); this "
+            "path still answers CSV to `?format=csv` or `Accept: text/csv`, as that "
+            "operation describes."
         )
 
     def get_override_parameters(self) -> list[Any]:
@@ -341,15 +380,39 @@ class CallHeatmapApiSchema(AutoSchema):
                 FormatParamNegotiation.format_param,
                 str,
                 OpenApiParameter.QUERY,
-                enum=["json", HeatmapCSVRenderer.format],
+                enum=["json"],
                 description=FORMAT_HELP,
             ),
-            *RESPONSE_HEADERS,
+            *ERROR_HEADERS,
         ]
 
     # A status (and media type) to answer map, as ``@extend_schema(responses=...)`` passes it.
     def get_response_serializers(self) -> dict[Any, OpenApiResponse]:  # type: ignore[override]
-        return RESPONSES
+        return JSON_RESPONSES
+
+
+class CallHeatmapCsvApiSchema(CallHeatmapApiSchema):
+    """``GET /dashboard-heatmap.csv``: the same query, the entries as a CSV file."""
+
+    def get_operation_id(self) -> str:
+        return "dashboard_heatmap_csv"
+
+    def get_summary(self) -> str:
+        return "The heatmap as a CSV file"
+
+    def get_description(self) -> str:  # type: ignore[override]  # as AutoSchema's own
+        return (
+            "The `heatmap` entries of `dashboard_heatmap`, for the same parameters, as a "
+            "CSV attachment for a spreadsheet: one row per slot, the day's English name "
+            "beside its number. The path names the format, so `format` and `Accept` "
+            "do not change it. Errors are JSON, as for `dashboard_heatmap`."
+        )
+
+    def get_override_parameters(self) -> list[Any]:
+        return [HeatmapQueryParameters, CONTENT_DISPOSITION, *ERROR_HEADERS]
+
+    def get_response_serializers(self) -> dict[Any, OpenApiResponse]:  # type: ignore[override]
+        return CSV_RESPONSES
 
 
 class CallHeatmapApiView(OpenApiViewExtension):
@@ -358,9 +421,12 @@ class CallHeatmapApiView(OpenApiViewExtension):
 
     def view_replacement(self) -> type[APIView]:
         view: type[APIView] = self.target
+        description = (
+            CallHeatmapCsvApiSchema if issubclass(view, CallHeatmapCsvApi) else CallHeatmapApiSchema
+        )
 
         class Documented(view):  # type: ignore[valid-type,misc]
-            schema = CallHeatmapApiSchema()
+            schema = description()
 
         return Documented
 

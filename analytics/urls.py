@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.views import CallHeatmapApi
+from analytics.views import CallHeatmapApi, CallHeatmapCsvApi
 
 app_name = "analytics"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     # The same with a trailing slash, never a redirect: SPAs call both. The OpenAPI
     # schema lists the endpoint once, under the name above.
     path("dashboard-heatmap/", CallHeatmapApi.as_view(schema=None)),
+    # The heatmap as CSV, an operation of its own: one media type per operation.
+    path("dashboard-heatmap.csv", CallHeatmapCsvApi.as_view(), name="dashboard-heatmap-csv"),
 ]

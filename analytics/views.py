@@ -25,9 +25,10 @@ class CallHeatmapApi(APIView):
 
     Everything the view depends on is declared here, so a host project's
     ``REST_FRAMEWORK`` defaults cannot change how it authenticates or renders.
-    JSON unless ``?format=csv`` or ``Accept: text/csv`` asks for CSV; errors are
-    always JSON, shaped by ``analytics.exceptions.exception_handler``. Its OpenAPI
-    description is in ``analytics.schema``.
+    JSON unless ``?format=csv`` or ``Accept: text/csv`` asks for CSV (as
+    ``CallHeatmapCsvApi`` always answers); errors are always JSON, shaped by
+    ``analytics.exceptions.exception_handler``. Its OpenAPI description is in
+    ``analytics.schema``.
     """
 
     authentication_classes = [SupabaseJWTAuthentication]
@@ -60,3 +61,17 @@ class CallHeatmapApi(APIView):
         return conditional_response(
             request, Response(body), representation=[request.accepted_media_type, body]
         )
+
+
+class CallHeatmapCsvApi(CallHeatmapApi):
+    """``GET``: the same heatmap as a CSV attachment, whatever ``format`` or ``Accept`` say.
+
+    The path names the format, as a DRF format suffix would, so the contract can
+    give each answer an operation with one media type. Errors stay JSON: the CSV
+    renderer writes any body but a heatmap as JSON.
+    """
+
+    renderer_classes = [HeatmapCSVRenderer]
+
+    def get_format_suffix(self, **kwargs: Any) -> str:
+        return HeatmapCSVRenderer.format

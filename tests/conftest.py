@@ -21,6 +21,7 @@ from analytics.models import Call, User
 from analytics.reference_tables import create_reference_tables
 
 HEATMAP_URL = "/api/dashboard-heatmap"
+HEATMAP_CSV_URL = "/api/dashboard-heatmap.csv"
 #: For tests that start Django on a PostgreSQL URL in a subprocess: Django loads the
 #: backend while it sets up, so without a driver (tox's SQLite environments have none)
 #: it stops there, before the code under test runs.

@@ -13,12 +13,13 @@ from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from analytics.domain import DAY_NAMES
 from analytics.models import User
 from analytics.renderers import CSV_COLUMNS, heatmap_csv
-from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token
 from tests.jwks_server import JWKSServer, Keys, claims
 
 pytest_plugins = ["tests.jwks_server"]
@@ -141,6 +142,57 @@ def test_head_answers_the_csv_headers_without_a_body(auth_client: APIClient, cal
     assert response.content == b""
 
 
+# --- the CSV path -------------------------------------------------------------------------
+
+
+def test_the_csv_path_is_named() -> None:
+    assert reverse("analytics:dashboard-heatmap-csv") == HEATMAP_CSV_URL
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"metric": "meeting_rate", "min_calls": "1", "dense": "1"}, {"tz": "Asia/Kolkata"}],
+)
+def test_the_csv_path_answers_what_format_csv_does(
+    auth_client: APIClient, calls: None, options: dict[str, str]
+) -> None:
+    by_param = auth_client.get(HEATMAP_URL, {**options, "format": "csv"})
+    by_path = auth_client.get(HEATMAP_CSV_URL, options)
+    assert by_path.status_code == 200
+    assert by_path["Content-Type"] == CSV_TYPE
+    assert by_path["Content-Disposition"] == by_param["Content-Disposition"]
+    assert by_path.content == by_param.content
+    assert by_path["ETag"] == by_param["ETag"]  # one representation, whichever way it was asked
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param({"data": {"format": "json"}}, id="format=json"),
+        pytest.param({"data": {"format": "xml"}}, id="format=xml"),
+        pytest.param({"HTTP_ACCEPT": "application/json"}, id="Accept json"),
+        pytest.param({"HTTP_ACCEPT": "application/xml"}, id="Accept xml"),
+    ],
+)
+def test_the_csv_path_is_csv_whatever_format_or_accept_say(
+    auth_client: APIClient, calls: None, how: dict[str, object]
+) -> None:
+    data = how.get("data", {})
+    headers = {key: value for key, value in how.items() if key != "data"}
+    response = auth_client.get(HEATMAP_CSV_URL, data, **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == CSV_TYPE
+    assert [row["hour"] for row in rows(response.content)] == ["9", "14"]
+
+
+def test_head_on_the_csv_path_answers_the_csv_headers(auth_client: APIClient, calls: None) -> None:
+    response = auth_client.head(HEATMAP_CSV_URL)
+    assert response.status_code == 200
+    assert response["Content-Type"] == CSV_TYPE
+    assert response["Content-Disposition"].startswith('attachment; filename="call-heatmap-')
+    assert response.content == b""
+
+
 # --- formats it does not speak ------------------------------------------------------------
 
 
@@ -174,17 +226,19 @@ def test_an_accept_header_it_cannot_meet_is_406_json(auth_client: APIClient) -> 
 ASK_FOR_CSV = [
     pytest.param({"data": {"format": "csv"}}, id="format=csv"),
     pytest.param({"HTTP_ACCEPT": "text/csv"}, id="Accept"),
+    pytest.param({"path": HEATMAP_CSV_URL}, id="csv path"),
 ]
 
 
 def ask(client: APIClient, how: dict[str, object], method: str = "get", **params: str):
     data = {**params, **how.get("data", {})}  # type: ignore[dict-item]
-    headers = {key: value for key, value in how.items() if key != "data"}
+    url = str(how.get("path", HEATMAP_URL))
+    headers = {key: value for key, value in how.items() if key not in ("data", "path")}
     if method == "get":
-        return client.get(HEATMAP_URL, data, **headers)
+        return client.get(url, data, **headers)
     # Query string, as a browser or fetch() would send it on a POST.
     query = "&".join(f"{key}={value}" for key, value in data.items())
-    return getattr(client, method)(f"{HEATMAP_URL}?{query}", **headers)
+    return getattr(client, method)(f"{url}?{query}", **headers)
 
 
 def assert_json_error(response, status: int) -> dict[str, object]:
@@ -291,8 +345,9 @@ def test_an_unreachable_jwks_is_a_json_503(
     assert assert_json_error(response, 503)["code"] == "jwks_unavailable"
 
 
-def test_options_with_csv_asked_is_json(auth_client: APIClient) -> None:
-    response = auth_client.options(HEATMAP_URL + "?format=csv")
+@pytest.mark.parametrize("url", [HEATMAP_URL + "?format=csv", HEATMAP_CSV_URL])
+def test_options_with_csv_asked_is_json(auth_client: APIClient, url: str) -> None:
+    response = auth_client.options(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assert response.json()["name"]

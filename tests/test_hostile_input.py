@@ -34,7 +34,7 @@ from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 
 from analytics.models import User
-from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token
 from tests.test_openapi import SCHEMA_FILE
 
 pytestmark = pytest.mark.django_db
@@ -65,12 +65,12 @@ def wsgi_app() -> Iterator[WSGIHandler]:
         request_finished.connect(close_old_connections)
 
 
-@pytest.fixture
-def heatmap(wsgi_app: WSGIHandler) -> Any:
-    """The operation as ``openapi.yaml`` describes it, its requests sent into ``wsgi_app``."""
+@pytest.fixture(params=[HEATMAP_URL, HEATMAP_CSV_URL], ids=["json", "csv"])
+def heatmap(wsgi_app: WSGIHandler, request: pytest.FixtureRequest) -> Any:
+    """An operation as ``openapi.yaml`` describes it, its requests sent into ``wsgi_app``."""
     schema = schemathesis.openapi.from_path(SCHEMA_FILE)
     schema.app = wsgi_app  # as from_wsgi() does; checks' own probe requests go there too
-    return schema[HEATMAP_URL]["GET"]
+    return schema[request.param]["GET"]
 
 
 @pytest.fixture
@@ -187,6 +187,7 @@ def authorizations(token: str, agency_id: uuid.UUID) -> dict[str, str | None]:
     ),
     junk=st.one_of(st.text(max_size=60), st.binary(max_size=60).map(lambda b: b.decode("latin-1"))),
     accept=ACCEPTS,
+    url=st.sampled_from([HEATMAP_URL, HEATMAP_CSV_URL]),
 )
 def test_any_query_string_and_headers_get_a_clean_answer(
     authorizations: dict[str, str | None],
@@ -194,6 +195,7 @@ def test_any_query_string_and_headers_get_a_clean_answer(
     which: str,
     junk: str,
     accept: str | None,
+    url: str,
 ) -> None:
     headers: dict[str, Any] = {"QUERY_STRING": query_string}
     authorization = junk if which == "junk" else authorizations[which]
@@ -201,7 +203,7 @@ def test_any_query_string_and_headers_get_a_clean_answer(
         headers["HTTP_AUTHORIZATION"] = authorization
     if accept is not None:
         headers["HTTP_ACCEPT"] = accept
-    response = APIClient().get(HEATMAP_URL, **headers)
+    response = APIClient().get(url, **headers)
 
     assert response.status_code in (200, 400, 401, 403, 406), response.content[:500]
     if response.status_code == 200:
