@@ -17,8 +17,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 
 from analytics.conf import conf
-from analytics.domain import DEFAULT_TIME_ZONE, Heatmap
-from analytics.selectors import heatmap, local_today
+from analytics.domain import Heatmap
+from analytics.queries import HeatmapQuery
+from analytics.selectors import heatmap_for
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +27,19 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 1
 
 
-def heatmap_cache_key(*, agency_id: UUID, **params: Any) -> str:
-    """One key per agency, parameter set and window (``params`` includes ``today``)."""
-    identity = {"agency_id": agency_id, "format": CACHE_FORMAT, **params}
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+def heatmap_cache_key(*, agency_id: UUID, query: HeatmapQuery) -> str:
+    """One key per agency and ``query.identity``: what cannot change the answer is not in it."""
+    identity = {"agency_id": str(agency_id), "format": CACHE_FORMAT, **query.identity}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode())
     return f"analytics:heatmap:{digest.hexdigest()}"
 
 
-def cached_heatmap(*, agency_id: UUID, tz: str = DEFAULT_TIME_ZONE, **params: Any) -> Heatmap:
-    """``heatmap()``, answered from the cache for ``ANALYTICS_HEATMAP_CACHE_TTL`` seconds."""
+def cached_heatmap(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
+    """``heatmap_for()``, answered from the cache for ``ANALYTICS_HEATMAP_CACHE_TTL`` seconds."""
     ttl = conf.HEATMAP_CACHE_TTL
     if ttl <= 0:
-        return heatmap(agency_id=agency_id, tz=tz, **params)
-    # The window's dates are part of the key: a cached answer never outlives its day.
-    params = {"tz": tz, "today": local_today(tz), **params}
-    key = heatmap_cache_key(agency_id=agency_id, **params)
+        return heatmap_for(agency_id=agency_id, query=query)
+    key = heatmap_cache_key(agency_id=agency_id, query=query)
     cache = caches[conf.HEATMAP_CACHE]
     try:
         cached = cache.get(key)
@@ -49,7 +48,7 @@ def cached_heatmap(*, agency_id: UUID, tz: str = DEFAULT_TIME_ZONE, **params: An
         cached = None
     if isinstance(cached, Heatmap):
         return cached
-    answer = heatmap(agency_id=agency_id, **params)
+    answer = heatmap_for(agency_id=agency_id, query=query)
     try:
         cache.set(key, answer, ttl)
     except Exception:

@@ -12,7 +12,7 @@ from analytics.conf import conf
 
 
 def heatmap_settings() -> dict[str, str]:
-    """Settings the calls query runs under on PostgreSQL, each measured (README, Performance).
+    """Settings the calls query runs under on PostgreSQL, each measured (docs/performance.md).
 
     - ``statement_timeout``: a runaway query is cancelled, never left holding a worker.
     - ``enable_sort = off``: at most 168 groups always fit a hash table, but the

@@ -124,6 +124,26 @@ def time_zone(name: str) -> tzinfo:
     raise ValueError("Unknown time zone; use an IANA name such as America/New_York.")
 
 
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """An accepted zone: the name as asked (and answered) and the ``tzinfo`` it resolved to.
+
+    Resolved once, where a name comes in, so no later layer looks the name up again.
+    """
+
+    name: str
+    tzinfo: tzinfo
+
+    @classmethod
+    def named(cls, name: str) -> Zone:
+        """The zone called ``name``, or ``ValueError`` (see :func:`time_zone`)."""
+        return cls(name, time_zone(name))
+
+
+#: ``tz`` when none is given.
+DEFAULT_ZONE = Zone(DEFAULT_TIME_ZONE, UTC)
+
+
 class CallCounts:
     """The three counts and what is read from them; mixed into whatever holds them."""
 

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID
 
 from django import forms
 from django.db import DatabaseError
 from django.http import QueryDict
 
-from analytics.domain import (
-    DEFAULT_MIN_CALLS,
-    DEFAULT_TIME_ZONE,
-    MIN_CALLS_LIMITS,
-    Metric,
-    Period,
-    time_zone,
-)
+from analytics.domain import Metric, Period, Zone
 from analytics.presentation import metric_name
+from analytics.queries import HeatmapQuery
 from analytics.selectors import agency_exists
+from analytics.serializers import parameter_bounds, parameter_default, parameter_help
 
 logger = logging.getLogger(__name__)
 
@@ -33,29 +27,33 @@ class CallHeatmapForm(forms.Form):
             attrs={"list": "analytics-agencies", "size": 38, "placeholder": "agency UUID"}
         ),
     )
-    period = forms.ChoiceField(
+    # The endpoint's parameters, with the help, bounds and defaults of its query serializer.
+    period = forms.TypedChoiceField(
         choices=[(period.value, f"Last {period.days} days") for period in Period],
-        initial=Period.DAYS_30.value,
+        coerce=Period,
+        initial=parameter_default("period"),
+        help_text=parameter_help("period"),
     )
-    metric = forms.ChoiceField(
+    metric = forms.TypedChoiceField(
         choices=[(metric.value, metric_name(metric).capitalize()) for metric in Metric],
-        initial=Metric.CALLS.value,
-        help_text="What shades the grid and ranks the best times.",
+        coerce=Metric,
+        initial=parameter_default("metric"),
+        help_text=parameter_help("metric"),
     )
     tz = forms.CharField(
         label="Time zone",
-        initial=DEFAULT_TIME_ZONE,
+        initial=parameter_default("tz"),
         max_length=64,
         widget=forms.TextInput(attrs={"list": "analytics-time-zones", "size": 22}),
-        help_text="IANA name; days and hours are read in it.",
+        help_text=parameter_help("tz"),
     )
     min_calls = forms.IntegerField(
         label="Min calls",
-        initial=DEFAULT_MIN_CALLS,
-        min_value=MIN_CALLS_LIMITS[0],
-        max_value=MIN_CALLS_LIMITS[1],
+        initial=parameter_default("min_calls"),
+        min_value=parameter_bounds("min_calls")[0],
+        max_value=parameter_bounds("min_calls")[1],
         widget=forms.NumberInput(attrs={"style": "width: 6em"}),
-        help_text="Calls a slot needs before its rate counts.",
+        help_text=parameter_help("min_calls"),
     )
 
     @classmethod
@@ -67,13 +65,11 @@ class CallHeatmapForm(forms.Form):
         data.update((name, query[name]) for name in cls.base_fields if name in query)
         return cls(data)
 
-    def clean_tz(self) -> str:
-        name: str = self.cleaned_data["tz"].strip()
+    def clean_tz(self) -> Zone:
         try:
-            time_zone(name)
+            return Zone.named(self.cleaned_data["tz"].strip())
         except ValueError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from exc
-        return name
 
     def clean_agency(self) -> UUID:
         agency_id: UUID = self.cleaned_data["agency"]
@@ -91,13 +87,12 @@ class CallHeatmapForm(forms.Form):
             )
         return agency_id
 
-    def heatmap_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`analytics.selectors.heatmap`."""
+    def heatmap_query(self) -> HeatmapQuery:
+        """The endpoint's query for the valid form; its window ends today, in its zone."""
         data = self.cleaned_data
-        return {
-            "agency_id": data["agency"],
-            "period": data["period"],
-            "metric": data["metric"],
-            "tz": data["tz"],
-            "min_calls": data["min_calls"],
-        }
+        return HeatmapQuery.build(
+            period=data["period"],
+            metric=data["metric"],
+            zone=data["tz"],
+            min_calls=data["min_calls"],
+        )

@@ -14,8 +14,10 @@ which drf-spectacular applies when it generates a schema:
   for the rates only.
 
 The descriptions are built from the code they describe (the serializers, the
-token errors), so the schema follows the code; ``openapi.yaml`` at the top of
-the repository is the demo project's copy, checked by the tests.
+token errors), so the schema follows the code. The query parameters' help,
+bounds and defaults are the query serializer's fields' and are not restated
+here. ``openapi.yaml`` at the top of the repository is the demo project's
+copy, checked by the tests.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from drf_spectacular.extensions import (
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import Direction, OpenApiExample, OpenApiParameter, OpenApiResponse
-from rest_framework import serializers
 from rest_framework.exceptions import (
     APIException,
     MethodNotAllowed,
@@ -55,28 +56,6 @@ from analytics.tokens import TokenError
 from analytics.views import CallHeatmapCsvApi
 
 Schema = dict[str, Any]
-
-#: One line per query parameter; the tests check every parameter of the serializer has one.
-PARAMETER_HELP = {
-    "period": "The last 7, 30 or 90 calendar days, today included (in `tz`).",
-    "metric": (
-        "What `best_times` ranks. The counts rank by the count; the rates "
-        "(`connect_rate`, `meeting_rate`) by the lower bound of the 95% Wilson "
-        "score interval, among slots with at least `min_calls` calls."
-    ),
-    "campaign_id": "Only this campaign's calls (within the caller's agency).",
-    "client_id": "Only this client's calls (within the caller's agency).",
-    "tz": (
-        "IANA time zone name, spelled as in the zone database (`America/New_York`), that "
-        "days, hours and the window are counted in. UTC offsets (`+05:30`, `Etc/GMT-3`) "
-        "and unknown names are a 400."
-    ),
-    "min_calls": "Calls a slot needs before a rate metric can rank it. Count metrics ignore it.",
-    "dense": (
-        "`true` or `1` returns all 168 slots, zero-filled; `false` or `0` only slots "
-        "with calls. Any case."
-    ),
-}
 
 #: The path of the CSV operation, as the demo (and the README) mounts the app under ``api/``.
 CSV_PATH_HINT = "`/api/dashboard-heatmap.csv`"
@@ -341,16 +320,6 @@ CONTENT_DISPOSITION = OpenApiParameter(
 )
 
 
-class HeatmapQueryParameters(HeatmapQuerySerializer):
-    """The query serializer with a description on each field, for the schema only."""
-
-    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
-        fields = super().get_fields()
-        for name, field in fields.items():
-            field.help_text = PARAMETER_HELP[name]
-        return fields
-
-
 class CallHeatmapApiSchema(AutoSchema):
     """``GET /dashboard-heatmap`` as the SPA sees it: the JSON answer."""
 
@@ -375,7 +344,8 @@ class CallHeatmapApiSchema(AutoSchema):
 
     def get_override_parameters(self) -> list[Any]:
         return [
-            HeatmapQueryParameters,
+            # Its fields carry each parameter's help, bounds and default.
+            HeatmapQuerySerializer,
             OpenApiParameter(
                 FormatParamNegotiation.format_param,
                 str,
@@ -409,7 +379,7 @@ class CallHeatmapCsvApiSchema(CallHeatmapApiSchema):
         )
 
     def get_override_parameters(self) -> list[Any]:
-        return [HeatmapQueryParameters, CONTENT_DISPOSITION, *ERROR_HEADERS]
+        return [HeatmapQuerySerializer, CONTENT_DISPOSITION, *ERROR_HEADERS]
 
     def get_response_serializers(self) -> dict[Any, OpenApiResponse]:  # type: ignore[override]
         return CSV_RESPONSES

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from uuid import UUID
 
 from django.db import DatabaseError, transaction
 from django.db.models import Count
-from django.utils import timezone
 
 from analytics.conf import conf
 from analytics.db import bounded_calls_query
@@ -20,37 +19,16 @@ from analytics.domain import (
     HeatmapCell,
     Metric,
     Period,
-    check_min_calls,
+    Zone,
     dense_grid,
     fold_into_week,
-    time_zone,
 )
 from analytics.expressions import LocalHour
 from analytics.models import CONNECTED, MEETING_BOOKED, Call, User
+from analytics.queries import HeatmapQuery
 from analytics.ranking import rank_best_times
 
 logger = logging.getLogger(__name__)
-
-
-def local_today(tz: str = DEFAULT_TIME_ZONE) -> date:
-    """Today's date in the IANA zone ``tz``: the last day of every window."""
-    return timezone.now().astimezone(time_zone(tz)).date()
-
-
-def heatmap_window(period: Period, *, today: date) -> tuple[date, date]:
-    """``(start_date, end_date)``: the ``period.days`` calendar days ending today."""
-    return today - timedelta(days=period.days - 1), today
-
-
-def window_bounds(start_date: date, end_date: date, *, zone: tzinfo) -> tuple[datetime, datetime]:
-    """``[start_date 00:00, end_date + 1 day 00:00)`` in ``zone``, as UTC instants.
-
-    A midnight that a daylight-saving change skips (``fold=0``) lands on the
-    change itself, which is that day's first instant.
-    """
-    start = datetime.combine(start_date, time.min, tzinfo=zone)
-    end = datetime.combine(end_date + timedelta(days=1), time.min, tzinfo=zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def count_calls_by_slot(
@@ -72,7 +50,7 @@ def count_calls_by_slot(
 
     The database counts per local hour (``date_trunc``, at most 24 x 91 rows) and
     the hours fold into weekday slots here: measured at a million calls, grouping
-    by a truncated timestamp is the fastest form PostgreSQL has (README, Performance).
+    by a truncated timestamp is the fastest form PostgreSQL has (docs/performance.md).
     """
     using = using or conf.HEATMAP_DATABASE
     hourly = (
@@ -101,6 +79,26 @@ def count_calls_by_slot(
     return fold_into_week(rows)
 
 
+def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
+    """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
+    cells = count_calls_by_slot(
+        agency_id=agency_id,
+        start=query.start,
+        end=query.end,
+        campaign_id=query.campaign_id,
+        client_id=query.client_id,
+        zone=query.zone.tzinfo,
+    )
+    return Heatmap(
+        start_date=query.start_date,
+        end_date=query.end_date,
+        metric=query.metric,
+        timezone=query.zone.name,
+        cells=dense_grid(cells) if query.dense else cells,
+        best_times=rank_best_times(cells, query.metric, min_calls=query.min_calls),
+    )
+
+
 def heatmap(
     *,
     agency_id: UUID,
@@ -113,35 +111,24 @@ def heatmap(
     dense: bool = False,
     today: date | None = None,
 ) -> Heatmap:
-    """The agency's call heatmap and best times to call, as the endpoint answers it.
+    """:func:`heatmap_for` from plain values, for ``python manage.py shell``.
 
     ``tz`` is the IANA zone the days, hours and window are read in; ``today``
     defaults to the current date there. ``min_calls`` is the sample a slot needs
     for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
     with calls. Bad values raise ``ValueError``, as the endpoint answers 400.
     """
-    period, metric = Period(period), Metric(metric)
-    zone, min_calls = time_zone(tz), check_min_calls(min_calls)
-    if today is None:
-        today = local_today(tz)
-    start_date, end_date = heatmap_window(period, today=today)
-    start, end = window_bounds(start_date, end_date, zone=zone)
-    cells = count_calls_by_slot(
-        agency_id=agency_id,
-        start=start,
-        end=end,
+    query = HeatmapQuery.build(
+        period=Period(period),
+        metric=Metric(metric),
+        zone=Zone.named(tz),
+        min_calls=min_calls,
+        dense=dense,
         campaign_id=campaign_id,
         client_id=client_id,
-        zone=zone,
+        today=today,
     )
-    return Heatmap(
-        start_date=start_date,
-        end_date=end_date,
-        metric=metric,
-        timezone=tz,
-        cells=dense_grid(cells) if dense else cells,
-        best_times=rank_best_times(cells, metric, min_calls=min_calls),
-    )
+    return heatmap_for(agency_id=agency_id, query=query)
 
 
 def agency_exists(*, agency_id: UUID) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -12,20 +12,21 @@ from analytics.domain import (
     MIN_CALLS_LIMITS,
     Metric,
     Period,
-    time_zone,
+    Zone,
 )
+from analytics.queries import HeatmapQuery
 
 
 class TimeZoneField(serializers.CharField):
-    """An IANA zone name, looked up in the zone database's list before anything opens a file."""
+    """A zone name, whose one check is the zone database's list (``validate_tz``).
 
-    def to_internal_value(self, data: Any) -> str:
-        name = super().to_internal_value(data)
-        try:
-            time_zone(name)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from exc
-        return name
+    That list refuses NUL and surrogate characters too, with the zone's own
+    message, so ``CharField``'s character validators are left out.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = []
 
 
 class QueryFlagField(serializers.BooleanField):
@@ -40,19 +41,53 @@ class QueryFlagField(serializers.BooleanField):
 
 
 class HeatmapQuerySerializer(serializers.Serializer[Any]):
-    """Query parameters; anything malformed is a 400 and never reaches SQL."""
+    """Query parameters, validated into a :class:`HeatmapQuery`; anything malformed is a 400.
+
+    The fields are the parameters' one description: drf-spectacular reads their
+    help, bounds and defaults, and so do the admin form and ``call_heatmap``.
+    """
 
     period = serializers.ChoiceField(
-        choices=[p.value for p in Period], default=Period.DAYS_30.value
+        choices=[period.value for period in Period],
+        default=Period.DAYS_30.value,
+        help_text="The last 7, 30 or 90 calendar days, today included (in `tz`).",
     )
-    metric = serializers.ChoiceField(choices=[m.value for m in Metric], default=Metric.CALLS.value)
-    campaign_id = serializers.UUIDField(required=False)
-    client_id = serializers.UUIDField(required=False)
-    tz = TimeZoneField(default=DEFAULT_TIME_ZONE)
+    metric = serializers.ChoiceField(
+        choices=[metric.value for metric in Metric],
+        default=Metric.CALLS.value,
+        help_text=(
+            "What `best_times` ranks. The counts rank by the count; the rates "
+            "(`connect_rate`, `meeting_rate`) by the lower bound of the 95% Wilson "
+            "score interval, among slots with at least `min_calls` calls."
+        ),
+    )
+    campaign_id = serializers.UUIDField(
+        required=False, help_text="Only this campaign's calls (within the caller's agency)."
+    )
+    client_id = serializers.UUIDField(
+        required=False, help_text="Only this client's calls (within the caller's agency)."
+    )
+    tz = TimeZoneField(
+        default=DEFAULT_TIME_ZONE,
+        help_text=(
+            "IANA time zone name, spelled as in the zone database (`America/New_York`), that "
+            "days, hours and the window are counted in. UTC offsets (`+05:30`, `Etc/GMT-3`) "
+            "and unknown names are refused."
+        ),
+    )
     min_calls = serializers.IntegerField(
-        min_value=MIN_CALLS_LIMITS[0], max_value=MIN_CALLS_LIMITS[1], default=DEFAULT_MIN_CALLS
+        min_value=MIN_CALLS_LIMITS[0],
+        max_value=MIN_CALLS_LIMITS[1],
+        default=DEFAULT_MIN_CALLS,
+        help_text="Calls a slot needs before a rate metric can rank it. Count metrics ignore it.",
     )
-    dense = QueryFlagField(default=False)
+    dense = QueryFlagField(
+        default=False,
+        help_text=(
+            "`true` or `1` returns all 168 slots, zero-filled; `false` or `0` only slots "
+            "with calls. Any case."
+        ),
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         # DRF reads ``?client_id=`` as "not given"; a blank value is a client bug
@@ -66,6 +101,61 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
         if blank:
             raise serializers.ValidationError(blank)
         return super().to_internal_value(data)
+
+    # Each value parsed once, in DRF's per-field hooks (defaults included), so a bad
+    # one is reported under its own name beside the others.
+
+    def validate_period(self, value: str) -> Period:
+        return Period(value)
+
+    def validate_metric(self, value: str) -> Metric:
+        return Metric(value)
+
+    def validate_tz(self, value: str) -> Zone:
+        """The zone, resolved once; only names in the zone database's list open a file."""
+        try:
+            return Zone.named(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
+
+    def validate(self, attrs: dict[str, Any]) -> HeatmapQuery:
+        # Every field is checked by now; the window is fixed here, once, in the query's zone.
+        return HeatmapQuery.build(
+            period=attrs["period"],
+            metric=attrs["metric"],
+            zone=attrs["tz"],
+            min_calls=attrs["min_calls"],
+            dense=attrs["dense"],
+            campaign_id=attrs.get("campaign_id"),
+            client_id=attrs.get("client_id"),
+        )
+
+    @property
+    def query(self) -> HeatmapQuery:
+        """The validated query (after ``is_valid()``), typed."""
+        return cast(HeatmapQuery, self.validated_data)
+
+
+def query_parameter(name: str) -> serializers.Field[Any, Any, Any, Any]:
+    """The query serializer's field for the parameter ``name``, to read its facts from."""
+    return HeatmapQuerySerializer().fields[name]
+
+
+def parameter_help(name: str) -> str:
+    """The parameter's help as plain text (no Markdown code marks), for the admin and the CLI."""
+    return str(query_parameter(name).help_text).replace("`", "")
+
+
+def parameter_bounds(name: str) -> tuple[Any, Any]:
+    """The parameter's inclusive ``(min_value, max_value)``; ``None`` where it has none."""
+    field = query_parameter(name)
+    return getattr(field, "min_value", None), getattr(field, "max_value", None)
+
+
+def parameter_default(name: str) -> Any:
+    """The parameter's default as the query string spells it (``30d``, ``UTC``, ``20``)."""
+    field = query_parameter(name)
+    return field.to_representation(field.default)
 
 
 class HeatmapPeriodSerializer(serializers.Serializer[Any]):

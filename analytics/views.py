@@ -51,10 +51,10 @@ class CallHeatmapApi(APIView):
         super().initial(request, *args, **kwargs)
 
     def get(self, request: Request) -> HttpResponseBase:
-        query = HeatmapQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        params = HeatmapQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
         try:
-            result = cached_heatmap(agency_id=agency_id_of(request), **query.validated_data)
+            result = cached_heatmap(agency_id=agency_id_of(request), query=params.query)
         except CallsQueryError as exc:
             raise CallsQueryFailed() from exc
         body = HeatmapSerializer(result).data

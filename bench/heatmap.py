@@ -92,7 +92,7 @@ def configure_django(database_url: str) -> None:
 
 def window(period: str) -> tuple[datetime, datetime]:
     from analytics.domain import Period
-    from analytics.selectors import heatmap_window
+    from analytics.queries import heatmap_window
 
     start_date, end_date = heatmap_window(Period(period), today=datetime.now(UTC).date())
     return (

@@ -100,8 +100,8 @@ if os.environ.get("DATABASE_REPLICA_URL"):
     ANALYTICS_HEATMAP_DATABASE = "replica"
 
 # DATABASE_POOL_MODE=transaction: the URLs are a transaction-mode pooler (Supabase's
-# Supavisor on port 6543): no server-side cursors, no prepared statements (README,
-# "Deploying on Supabase"). Session mode (port 5432) and direct connections need nothing.
+# Supavisor on port 6543): no server-side cursors, no prepared statements
+# (docs/deploying-on-supabase.md). Session mode (port 5432) and direct connections need nothing.
 _TRANSACTION_POOLING = os.environ.get("DATABASE_POOL_MODE", "").strip().lower() == "transaction"
 for _alias, _database in list(DATABASES.items()):
     if _database["ENGINE"] == "django.db.backends.postgresql":
@@ -139,7 +139,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# The Supabase project (see README, "Authentication with Supabase"). SUPABASE_URL alone
+# The Supabase project (see docs/authentication.md). SUPABASE_URL alone
 # verifies the asymmetric (ES256/RS256) access tokens of today's projects through the
 # project's JWKS; SUPABASE_JWKS_URL overrides where that is read from. The legacy JWT
 # secret (Project Settings > API > JWT Settings) enables HS256 tokens; the demo uses it.

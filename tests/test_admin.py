@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
@@ -17,8 +18,11 @@ from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
 from analytics.admin import CallAdmin, CallHeatmapAdmin, CappedCountPaginator, ReadOnlyAdmin
+from analytics.domain import MIN_CALLS_LIMITS
+from analytics.forms import CallHeatmapForm
 from analytics.models import Call, CallHeatmap, User
 from analytics.presentation import EMPTY, SCALE
+from analytics.serializers import parameter_help
 from tests.conftest import HEATMAP_URL, MakeCall
 
 pytestmark = pytest.mark.django_db
@@ -242,6 +246,19 @@ def test_bad_input_is_a_form_error_never_a_500(
     bad_json = staff.get(HEATMAP_PAGE, {**data, "format": "json"})
     assert bad_json.status_code == 400
     assert list(bad_json.json()["errors"]) == [field]
+
+
+def test_the_form_takes_the_endpoints_parameter_facts() -> None:
+    """Help, bounds and defaults come from the query serializer, written once."""
+    fields = CallHeatmapForm().fields
+    for name in ("period", "metric", "tz", "min_calls"):
+        assert fields[name].help_text == parameter_help(name)
+        assert "`" not in fields[name].help_text
+    min_calls = fields["min_calls"]
+    assert isinstance(min_calls, forms.IntegerField)
+    assert (min_calls.min_value, min_calls.max_value) == MIN_CALLS_LIMITS
+    initial = {name: fields[name].initial for name in ("period", "metric", "tz", "min_calls")}
+    assert initial == {"period": "30d", "metric": "calls", "tz": "UTC", "min_calls": 20}
 
 
 def test_an_agency_with_neither_calls_nor_users_is_unknown(staff: Client) -> None:

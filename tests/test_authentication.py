@@ -63,7 +63,7 @@ class ClaimsApi(APIView):
     permission_classes = [IsAuthenticated]
 
     def get_exception_handler(self) -> Any:
-        # A host's view opts in to the app's error bodies (README, "Errors").
+        # A host's view opts in to the app's error bodies (docs/api.md, "Errors").
         return exception_handler
 
     def get(self, request: Request) -> Response:

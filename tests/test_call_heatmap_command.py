@@ -15,7 +15,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from analytics.management.commands.call_heatmap import Command
 from analytics.models import User
+from analytics.serializers import parameter_help
 from tests.conftest import HEATMAP_URL, MakeCall
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +120,17 @@ def test_an_agency_known_only_by_its_users_gets_an_empty_grid(user: User) -> Non
     output = run("--agency", str(user.agency_id))
     assert "Shaded by calls; the top slot has 0." in output
     assert "  none: no slot has any" in output
+
+
+def test_help_is_the_endpoints_parameter_help() -> None:
+    """Each option's help is its query parameter's, with the default; ``%`` survives argparse."""
+    parser = Command().create_parser("manage.py", "call_heatmap")
+    text = " ".join(parser.format_help().split())
+    assert "95% Wilson score interval" in text
+    helps = {action.dest: action.help for action in parser._actions}
+    for name, default in [("period", "30d"), ("metric", "calls"), ("tz", "UTC"), ("min_calls", 20)]:
+        assert helps[name] == f"{parameter_help(name)} (default {default})".replace("%", "%%")
+    assert helps["campaign_id"] == parameter_help("campaign_id")
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ from rest_framework.test import APIClient
 from analytics.checks import check_calls_index, check_heatmap_settings
 from analytics.db import heatmap_settings
 from analytics.models import Call, User
-from analytics.selectors import count_calls_by_slot, heatmap, window_bounds
+from analytics.queries import window_bounds
+from analytics.selectors import count_calls_by_slot, heatmap
 from tests.conftest import HEATMAP_URL, MakeCall, mint_token
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,38 @@ def test_cache_keys_keep_agencies_and_parameters_apart(
     assert mine["heatmap"][0]["total_calls"] == 1
     assert theirs.json()["heatmap"][0]["total_calls"] == 2
     assert auth_client.get(HEATMAP_URL, {"period": "7d"}).json()["period"] != mine["period"]
+
+
+def heatmap_keys(cache: Any) -> list[bytes]:
+    """This test's answer entries in Redis (the throttle's counts left out)."""
+    keys = cache._cache.get_client().keys(f"{cache.key_prefix}*")
+    return [key for key in keys if b"analytics:heatmap:" in key]
+
+
+@pytest.mark.parametrize("metric", ["calls", "connected", "meetings_booked"])
+def test_a_count_metric_shares_one_entry_whatever_min_calls(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall, metric: str
+) -> None:
+    """Count metrics ignore ``min_calls``, so it cannot split their cache."""
+    make_call(joined_at=timezone.now(), analysis={"sdr": {"meeting_booked": True}})
+    first = auth_client.get(HEATMAP_URL, {"metric": metric, "min_calls": 5})
+    make_call(joined_at=timezone.now(), analysis={"sdr": {"meeting_booked": True}})
+    second = auth_client.get(HEATMAP_URL, {"metric": metric, "min_calls": 50})
+    assert second.json()["heatmap"][0]["total_calls"] == 1  # the first answer, from the cache
+    assert second["ETag"] == first["ETag"]
+    assert len(heatmap_keys(redis_cache)) == 1
+
+
+@pytest.mark.parametrize("metric", ["connect_rate", "meeting_rate"])
+def test_a_rate_metric_still_splits_on_min_calls(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall, metric: str
+) -> None:
+    make_call()
+    auth_client.get(HEATMAP_URL, {"metric": metric, "min_calls": 5})
+    make_call()
+    second = auth_client.get(HEATMAP_URL, {"metric": metric, "min_calls": 50})
+    assert second.json()["heatmap"][0]["total_calls"] == 2  # its own entry, read afresh
+    assert len(heatmap_keys(redis_cache)) == 2
 
 
 def test_cache_control_etag_and_not_modified(

@@ -10,7 +10,8 @@ import pytest
 from django.test import override_settings
 
 from analytics.domain import HeatmapCell, Metric, Period
-from analytics.selectors import heatmap, heatmap_window
+from analytics.queries import heatmap_window
+from analytics.selectors import heatmap
 from tests.conftest import MakeCall
 
 pytestmark = pytest.mark.django_db

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import caches
 from django.db.backends.utils import split_tzname_delta
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics import domain
 from analytics.domain import time_zone, time_zone_names
 from analytics.selectors import heatmap
 from tests.conftest import HEATMAP_URL, MakeCall
@@ -232,6 +234,27 @@ def test_bad_tz_is_400_with_a_field_message(auth_client: APIClient, tz: str, mes
     response = auth_client.get(HEATMAP_URL, {"tz": tz})
     assert response.status_code == 400
     assert response.json() == {"tz": [message]}
+
+
+@pytest.mark.django_db
+def test_tz_is_checked_once_per_request(
+    auth_client: APIClient, make_call: MakeCall, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsed by the serializer; the cache, the selector and the window take its ``Zone``."""
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60  # through the cache too
+    caches["default"].clear()
+    real, asked = domain.time_zone, []
+
+    def spy(name: str) -> tzinfo:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(domain, "time_zone", spy)
+    make_call()
+    response = auth_client.get(HEATMAP_URL, {"tz": KOLKATA})
+    assert response.status_code == 200
+    assert response.json()["timezone"] == KOLKATA
+    assert asked == [KOLKATA]
 
 
 def test_rejected_names_never_reach_zoneinfo(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from analytics.domain import CallsQueryError, Heatmap, time_zone_names
 from analytics.forms import CallHeatmapForm
 from analytics.models import Call
 from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
-from analytics.selectors import heatmap, known_agencies
+from analytics.selectors import heatmap_for, known_agencies
 from analytics.serializers import HeatmapSerializer
 
 #: The page's URL name in the admin site's namespace, under the calls' URLs.
@@ -76,7 +76,9 @@ class CallHeatmapAdmin(ReadOnlyAdmin):
         result: Heatmap | None = None
         if form.is_bound and form.is_valid():
             try:
-                result = heatmap(**form.heatmap_options())
+                result = heatmap_for(
+                    agency_id=form.cleaned_data["agency"], query=form.heatmap_query()
+                )
             except CallsQueryError:
                 form.add_error(None, "The calls table could not be queried; the error is logged.")
         if request.GET.get("format") == "json":

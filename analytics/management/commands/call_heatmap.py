@@ -16,16 +16,15 @@ from django.db import DatabaseError
 from rest_framework.renderers import JSONRenderer
 
 from analytics import presentation
-from analytics.domain import (
-    DEFAULT_MIN_CALLS,
-    DEFAULT_TIME_ZONE,
-    CallsQueryError,
-    Heatmap,
-    Metric,
-    Period,
+from analytics.domain import CallsQueryError, Heatmap
+from analytics.selectors import agency_exists, heatmap_for
+from analytics.serializers import (
+    HeatmapQuerySerializer,
+    HeatmapSerializer,
+    parameter_default,
+    parameter_help,
+    query_parameter,
 )
-from analytics.selectors import agency_exists, heatmap
-from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
 
 #: The endpoint's query parameters this command passes on, as ``--option-name``.
 QUERY_OPTIONS = ("period", "metric", "tz", "min_calls", "campaign_id", "client_id")
@@ -33,6 +32,16 @@ QUERY_OPTIONS = ("period", "metric", "tz", "min_calls", "campaign_id", "client_i
 
 def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
+
+
+def option_help(field: str) -> str:
+    """The query serializer's help for ``field``, with its default, ``%`` escaped for argparse."""
+    help_text = f"{parameter_help(field)} (default {parameter_default(field)})"
+    return help_text.replace("%", "%%")  # argparse %-formats help strings
+
+
+def option_choices(field: str) -> list[str]:
+    return [str(choice) for choice in getattr(query_parameter(field), "choices", {})]
 
 
 def describe_errors(errors: dict[str, Any]) -> str:
@@ -55,28 +64,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--agency", required=True, metavar="UUID", help="The agency's id.")
+        # The endpoint's parameters, described by its query serializer's fields.
         parser.add_argument(
-            "--period",
-            choices=[period.value for period in Period],
-            help=f"How many days back from today (default {Period.DAYS_30.value}).",
+            "--period", choices=option_choices("period"), help=option_help("period")
         )
         parser.add_argument(
-            "--metric",
-            choices=[metric.value for metric in Metric],
-            help=f"What shades the grid and ranks the best times (default {Metric.CALLS.value}).",
+            "--metric", choices=option_choices("metric"), help=option_help("metric")
         )
-        parser.add_argument(
-            "--tz",
-            metavar="ZONE",
-            help=f"IANA time zone the days and hours are read in (default {DEFAULT_TIME_ZONE}).",
-        )
-        parser.add_argument(
-            "--min-calls",
-            metavar="N",
-            help=f"Calls a slot needs for its rate to rank (default {DEFAULT_MIN_CALLS}).",
-        )
-        parser.add_argument("--campaign-id", metavar="UUID", help="Only this campaign's calls.")
-        parser.add_argument("--client-id", metavar="UUID", help="Only this client's calls.")
+        parser.add_argument("--tz", metavar="ZONE", help=option_help("tz"))
+        parser.add_argument("--min-calls", metavar="N", help=option_help("min_calls"))
+        parser.add_argument("--campaign-id", metavar="UUID", help=parameter_help("campaign_id"))
+        parser.add_argument("--client-id", metavar="UUID", help=parameter_help("client_id"))
         parser.add_argument(
             "--dense", action="store_true", help="With --json: all 168 slots, not only busy ones."
         )
@@ -86,19 +84,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         agency_id = self.parse_agency(options["agency"])
-        query = HeatmapQuerySerializer(data=self.query_from(options))
-        if not query.is_valid():
-            raise CommandError(describe_errors(query.errors))
+        params = HeatmapQuerySerializer(data=self.query_from(options))
+        if not params.is_valid():
+            raise CommandError(describe_errors(params.errors))
+        query = params.query
         self.check_agency(agency_id)
         try:
-            result = heatmap(agency_id=agency_id, **query.validated_data)
+            result = heatmap_for(agency_id=agency_id, query=query)
         except CallsQueryError as exc:
             raise CommandError("Failed to query the calls table; the error is logged.") from exc
         if options["json"]:
             body = JSONRenderer().render(HeatmapSerializer(result).data)
             self.stdout.write(body.decode())
             return
-        self.write_heatmap(agency_id, result, min_calls=query.validated_data["min_calls"])
+        self.write_heatmap(agency_id, result, min_calls=query.min_calls)
 
     def query_from(self, options: dict[str, Any]) -> dict[str, str]:
         """The options given, as the endpoint's query string would carry them.
