@@ -109,14 +109,9 @@ def _check_jwks_knobs() -> list[CheckMessage]:
                 id="analytics.E007",
             )
         )
-    timeout = conf.JWKS_TIMEOUT_SECONDS
-    if not _is_number(timeout) or timeout <= 0:
-        messages.append(
-            Error(
-                "ANALYTICS_JWKS_TIMEOUT_SECONDS must be a number of seconds above 0.",
-                id="analytics.E008",
-            )
-        )
+    messages += _seconds_above_zero(
+        "ANALYTICS_JWKS_TIMEOUT_SECONDS", conf.JWKS_TIMEOUT_SECONDS, "analytics.E008"
+    )
     cooldown = conf.JWKS_REFETCH_COOLDOWN_SECONDS
     if not _is_number(cooldown) or cooldown < 0:
         messages.append(
@@ -126,6 +121,13 @@ def _check_jwks_knobs() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _seconds_above_zero(name: str, value: Any, check_id: str) -> list[CheckMessage]:
+    """A timeout: a finite number of seconds above 0 (``bool`` is not a number here)."""
+    if _is_number(value) and value > 0:
+        return []
+    return [Error(f"{name} must be a number of seconds above 0.", id=check_id)]
 
 
 def _is_number(value: Any) -> bool:
@@ -176,14 +178,9 @@ def check_heatmap_settings(
                 id="analytics.E013",
             )
         )
-    timeout = conf.HEATMAP_STATEMENT_TIMEOUT
-    if not _is_number(timeout) or timeout <= 0:
-        messages.append(
-            Error(
-                "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT must be a number of seconds above 0.",
-                id="analytics.E014",
-            )
-        )
+    messages += _seconds_above_zero(
+        "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
+    )
     return messages
 
 
