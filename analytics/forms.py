@@ -18,6 +18,9 @@ from analytics.serializers import parameter_bounds, parameter_default, parameter
 logger = logging.getLogger(__name__)
 
 
+MIN_CALLS_BOUNDS = parameter_bounds("min_calls")
+
+
 class CallHeatmapForm(forms.Form):
     """What the admin's heatmap page shows: an agency and the endpoint's own options."""
 
@@ -50,8 +53,8 @@ class CallHeatmapForm(forms.Form):
     min_calls = forms.IntegerField(
         label="Min calls",
         initial=parameter_default("min_calls"),
-        min_value=parameter_bounds("min_calls")[0],
-        max_value=parameter_bounds("min_calls")[1],
+        min_value=MIN_CALLS_BOUNDS[0],
+        max_value=MIN_CALLS_BOUNDS[1],
         widget=forms.NumberInput(attrs={"style": "width: 6em"}),
         help_text=parameter_help("min_calls"),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from importlib.util import find_spec
 from typing import Any
@@ -181,3 +182,15 @@ def key_store_clock(monkeypatch: pytest.MonkeyPatch) -> KeyStoreClock:
     clock = KeyStoreClock()
     monkeypatch.setattr(jwks, "time", clock)
     return clock
+
+
+@contextmanager
+def table_away(table: str) -> Iterator[None]:
+    """The Supabase table ``table`` renamed inside the block: every query of it fails."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")

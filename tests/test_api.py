@@ -7,13 +7,12 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.test import override_settings
 from django.urls import include, path, reverse
 from rest_framework.test import APIClient
 
 from analytics.models import User
-from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+from tests.conftest import HEATMAP_URL, MakeCall, mint_token, table_away
 
 pytestmark = pytest.mark.django_db
 
@@ -237,14 +236,8 @@ def test_calls_query_failure_is_500_json_logged_and_recovers(
     auth_client: APIClient, make_call: MakeCall, caplog: pytest.LogCaptureFixture
 ) -> None:
     make_call()
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE calls RENAME TO calls_away")
-    try:
-        with caplog.at_level(logging.ERROR, logger="analytics"):
-            response = auth_client.get(HEATMAP_URL)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE calls_away RENAME TO calls")
+    with table_away("calls"), caplog.at_level(logging.ERROR, logger="analytics"):
+        response = auth_client.get(HEATMAP_URL)
     assert response.status_code == 500
     assert response.json() == {
         "detail": "Failed to query calls table",

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -19,7 +18,7 @@ from rest_framework.test import APIClient
 from analytics.domain import DAY_NAMES
 from analytics.models import User
 from analytics.renderers import CSV_COLUMNS, heatmap_csv
-from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token
+from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token, table_away
 from tests.jwks_server import JWKSServer, Keys, claims
 
 pytest_plugins = ["tests.jwks_server"]
@@ -313,14 +312,8 @@ def test_a_failed_calls_query_is_a_json_500(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     make_call()
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE calls RENAME TO calls_away")
-    try:
-        with caplog.at_level(logging.CRITICAL, logger="analytics"):
-            response = ask(auth_client, how)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE calls_away RENAME TO calls")
+    with table_away("calls"), caplog.at_level(logging.CRITICAL, logger="analytics"):
+        response = ask(auth_client, how)
     assert assert_json_error(response, 500) == {
         "detail": "Failed to query calls table",
         "code": "calls_query_failed",

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from analytics.exceptions import exception_handler
-from tests.conftest import HEATMAP_URL, mint_token
+from tests.conftest import HEATMAP_URL, mint_token, table_away
 
 Ask = Callable[[APIClient, Any], Any]
 
@@ -69,15 +68,10 @@ def test_each_error_body(api_client: APIClient, user: Any, case: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_users_query_is_a_500_with_its_code(api_client: APIClient, user: Any) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE users RENAME TO users_away")
-    try:
+    with table_away("users"):
         response = api_client.get(
             HEATMAP_URL, HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(user.id))}"
         )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE users_away RENAME TO users")
 
     assert response.status_code == 500
     assert response.json() == {

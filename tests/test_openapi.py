@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 import yaml
-from django.db import connection
 from django.http import HttpResponse
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
@@ -36,7 +35,7 @@ from analytics.models import User
 from analytics.schema import AUTHENTICATION_CODES
 from analytics.serializers import BestTimeSerializer, HeatmapCellSerializer, HeatmapQuerySerializer
 from analytics.tokens import TokenError
-from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token
+from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token, table_away
 from tests.jwks_server import JWKSServer, Keys, claims
 
 pytest_plugins = ["tests.jwks_server"]
@@ -348,14 +347,8 @@ def test_a_406_fits(spec: OpenAPI, auth_client: APIClient) -> None:
 def test_a_500_fits(
     spec: OpenAPI, auth_client: APIClient, caplog: pytest.LogCaptureFixture, url: str
 ) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE calls RENAME TO calls_away")
-    try:
-        with caplog.at_level(logging.CRITICAL, logger="analytics"):
-            response = auth_client.get(url)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE calls_away RENAME TO calls")
+    with table_away("calls"), caplog.at_level(logging.CRITICAL, logger="analytics"):
+        response = auth_client.get(url)
     assert response.json() == {
         "detail": "Failed to query calls table",
         "code": "calls_query_failed",

@@ -11,7 +11,6 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
-import redis
 from django.core.cache import caches
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
@@ -59,17 +58,9 @@ def redis_cache(settings: Any) -> Iterator[Any]:
     finally:
         # Only this test's keys: other runs (tox envs) may share this Redis database at the
         # same time, and the cache's clear() is FLUSHDB.
-        delete_keys(REDIS_URL, f"{prefix}*")
-
-
-def delete_keys(url: str, pattern: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
+        client = caches["default"]._cache.get_client(write=True)
+        if keys := list(client.scan_iter(match=f"{prefix}*", count=1000)):
             client.delete(*keys)
-    finally:
-        client.close()
 
 
 def insert_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
