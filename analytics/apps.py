@@ -14,6 +14,7 @@ class AnalyticsConfig(AppConfig):
         from analytics.checks import (
             check_calls_index,
             check_heatmap_settings,
+            check_rollup_source,
             check_token_verification,
         )
 
@@ -21,6 +22,7 @@ class AnalyticsConfig(AppConfig):
         register(check_heatmap_settings)
         # Tagged database: it runs only with ``check --database`` and ``migrate``.
         register(check_calls_index, Tags.database)
+        register(check_rollup_source, Tags.database)
 
         # The OpenAPI description registers with drf-spectacular, which the app does not require.
         if find_spec("drf_spectacular") is not None:

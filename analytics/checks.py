@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import connections
 
-from analytics.conf import MAX_JWKS_CACHE_SECONDS, conf
+from analytics.conf import HEATMAP_SOURCES, MAX_JWKS_CACHE_SECONDS, conf
 from analytics.models import Call
 from analytics.throttling import is_valid_rate
 
@@ -181,7 +181,52 @@ def check_heatmap_settings(
     messages += _seconds_above_zero(
         "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
     )
+    if conf.HEATMAP_SOURCE not in HEATMAP_SOURCES:
+        messages.append(
+            Error(
+                f"ANALYTICS_HEATMAP_SOURCE is {conf.HEATMAP_SOURCE!r}, not one of "
+                f"{', '.join(map(repr, HEATMAP_SOURCES))}.",
+                id="analytics.E016",
+            )
+        )
     return messages
+
+
+def check_rollup_source(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """``ANALYTICS_HEATMAP_SOURCE = "rollup"`` with no ready rollup to read.
+
+    A database check, like :func:`check_calls_index`.
+    """
+    alias = conf.HEATMAP_DATABASE
+    if conf.HEATMAP_SOURCE != "rollup" or not databases or alias not in databases:
+        return []
+    if alias not in settings.DATABASES:
+        return []
+    from analytics.rollup.sql import VERSION
+    from analytics.rollup.state import read_state
+
+    if connections[alias].vendor != "postgresql":
+        problem = f"the {alias!r} database is {connections[alias].vendor}, which has no rollup"
+    else:
+        current = read_state(alias)
+        if current.ready and current.version == VERSION:
+            return []
+        problem = (
+            f"the rollup on {alias!r} is not ready"
+            if current.installed
+            else f"the rollup is not installed on {alias!r}"
+        )
+    return [
+        Error(
+            f"ANALYTICS_HEATMAP_SOURCE is 'rollup', but {problem}; every heatmap scans calls.",
+            hint="Run: python manage.py heatmap_rollup install (or set it to 'auto').",
+            id="analytics.E017",
+        )
+    ]
 
 
 def check_calls_index(

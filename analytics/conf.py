@@ -13,6 +13,9 @@ from typing import Any
 
 from django.conf import settings
 
+#: Where the heatmap's counts come from (``ANALYTICS_HEATMAP_SOURCE``).
+HEATMAP_SOURCES = ("auto", "raw", "rollup")
+
 #: Supabase serves its JWKS with a 10-minute cache; a revoked key must not be
 #: trusted for longer than that here either, whatever the host configures.
 MAX_JWKS_CACHE_SECONDS = 600.0
@@ -99,6 +102,18 @@ class AnalyticsSettings:
         """Seconds the calls query may run on PostgreSQL before it is cancelled (a 500)."""
         seconds: float = _setting("ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", 10.0)
         return seconds
+
+    @property
+    def HEATMAP_SOURCE(self) -> str:
+        """``"auto"``: the rollup when it is installed and ready on ``HEATMAP_DATABASE``, else
+        a scan of calls; ``"raw"``: always the scan; ``"rollup"``: the rollup, its absence
+        an error the checks and the logs report (the scan still answers meanwhile).
+
+        Either way a zone or window that 15-minute buckets cannot answer exactly, and
+        SQLite, are answered by the scan.
+        """
+        source: str = _setting("ANALYTICS_HEATMAP_SOURCE", "auto")
+        return source
 
     @property
     def HEATMAP_CACHE(self) -> str:

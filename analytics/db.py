@@ -44,14 +44,14 @@ def bounded_calls_query(using: str) -> Iterator[None]:
                 "SELECT " + ", ".join(["current_setting(%s)"] * len(wanted)), list(wanted)
             )
             previous = dict(zip(wanted, cursor.fetchone(), strict=True))
-            _set_local(cursor, wanted)
+            set_local(cursor, wanted)
         yield
         if nested:
             with connection.cursor() as cursor:
-                _set_local(cursor, previous)
+                set_local(cursor, previous)
 
 
-def _set_local(cursor: CursorWrapper, values: dict[str, str]) -> None:
+def set_local(cursor: CursorWrapper, values: dict[str, str]) -> None:
     """``SET LOCAL`` for several settings in one round trip (``set_config(..., true)``)."""
     params = [item for pair in values.items() for item in pair]
     cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params)

@@ -94,3 +94,46 @@ class CallHeatmap(Call):
         proxy = True
         verbose_name = "call heatmap"
         verbose_name_plural = "call heatmap"
+
+
+class RollupBucket(models.Model):
+    """Counts of one 15-minute UTC bucket, in the rollup ``heatmap_rollup install`` creates.
+
+    Read only, on PostgreSQL only: the rollup's triggers write it, never Django.
+    The table lives in the app's own schema (``analytics_heatmap``), so ``db_table``
+    is quoted whole, the way Django passes a quoted name through as it is.
+    """
+
+    bucket = models.DateTimeField()
+    total_calls = models.IntegerField()
+    connected_calls = models.IntegerField()
+    meetings_booked = models.IntegerField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.bucket:%Y-%m-%d %H:%M} UTC: {self.total_calls} calls"
+
+
+class AgencyBucket(RollupBucket):
+    """The unfiltered answer's grain: one row per agency and active bucket."""
+
+    # The table's key is (agency_id, bucket); Django only needs some column to call pk.
+    agency_id = models.UUIDField(primary_key=True)
+
+    class Meta:
+        managed = False
+        db_table = '"analytics_heatmap"."agency_buckets"'
+
+
+class SegmentBucket(RollupBucket):
+    """The filtered answers' grain: one row per agency, campaign, client and active bucket."""
+
+    agency_id = models.UUIDField(primary_key=True)
+    campaign_id = models.UUIDField(null=True)
+    client_id = models.UUIDField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = '"analytics_heatmap"."segment_buckets"'

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, transaction
-from django.db.models import Count
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import ExtractHour, ExtractWeekDay
 
 from analytics.conf import conf
 from analytics.db import bounded_calls_query
@@ -24,9 +26,11 @@ from analytics.domain import (
     fold_into_week,
 )
 from analytics.expressions import LocalHour
-from analytics.models import CONNECTED, MEETING_BOOKED, Call, User
+from analytics.models import CONNECTED, MEETING_BOOKED, AgencyBucket, Call, SegmentBucket, User
 from analytics.queries import HeatmapQuery
 from analytics.ranking import rank_best_times
+from analytics.rollup import state as rollup_state
+from analytics.rollup.buckets import buckets_answer_exactly
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ def count_calls_by_slot(
     zone: tzinfo = UTC,
     using: str | None = None,
 ) -> tuple[HeatmapCell, ...]:
-    """Ended calls created in ``[start, end)``, counted per (day, hour) in ``zone``, in one query.
+    """Ended calls created in ``[start, end)``, counted per (day, hour) in ``zone``: the raw scan.
 
     The database converts each call on its own, so a call lands in the local hour
     it happened in on either side of a daylight-saving change. ``zone`` is always
@@ -79,9 +83,89 @@ def count_calls_by_slot(
     return fold_into_week(rows)
 
 
-def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
-    """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
-    cells = count_calls_by_slot(
+def count_rollup_by_slot(
+    *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
+) -> tuple[HeatmapCell, ...]:
+    """:func:`count_calls_by_slot`'s answer, summed from the 15-minute rollup.
+
+    The design card's shape: the database groups by ``ExtractWeekDay``/``ExtractHour``
+    in the query's zone and sums; over the few thousand bucket rows of a window that
+    costs next to nothing. Exact only where :func:`buckets_answer_exactly` holds, which
+    the caller checks. ``DatabaseError`` propagates: the caller then reads calls.
+    """
+    using = using or conf.HEATMAP_DATABASE
+    campaign_id, client_id, zone = query.campaign_id, query.client_id, query.zone.tzinfo
+    buckets: QuerySet[Any]
+    if campaign_id is None and client_id is None:
+        buckets = AgencyBucket.objects.using(using).filter(agency_id=agency_id)
+    else:
+        segments = SegmentBucket.objects.using(using).filter(agency_id=agency_id)
+        if campaign_id is not None:
+            segments = segments.filter(campaign_id=campaign_id)
+        if client_id is not None:
+            segments = segments.filter(client_id=client_id)
+        buckets = segments
+    slots = (
+        buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+        .annotate(
+            weekday=ExtractWeekDay("bucket", tzinfo=zone), hour=ExtractHour("bucket", tzinfo=zone)
+        )
+        .values("weekday", "hour")
+        .annotate(
+            total_calls=Sum("total_calls"),
+            connected_calls=Sum("connected_calls"),
+            meetings_booked=Sum("meetings_booked"),
+        )
+        # Buckets emptied by a moved or deleted call stay as zero rows until a repair.
+        .filter(total_calls__gt=0)
+        .order_by()
+    )
+    with bounded_calls_query(using):
+        rows = list(slots)
+    # ExtractWeekDay counts 1 (Sunday) to 7; the heatmap's day 0 is Sunday.
+    cells = (
+        HeatmapCell(
+            row["weekday"] - 1,
+            row["hour"],
+            row["total_calls"],
+            row["connected_calls"],
+            row["meetings_booked"],
+        )
+        for row in rows
+    )
+    return tuple(sorted(cells, key=lambda cell: (cell.day, cell.hour)))
+
+
+def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
+    """Whether ``query`` is answered from the rollup (``ANALYTICS_HEATMAP_SOURCE``)."""
+    using = using or conf.HEATMAP_DATABASE
+    source = conf.HEATMAP_SOURCE
+    if source == "raw" or connections[using].vendor != "postgresql":
+        return False
+    if not buckets_answer_exactly(query.zone.tzinfo, query.start, query.end):
+        return False
+    if rollup_state.rollup_ready(using):
+        return True
+    if source == "rollup":
+        logger.error(
+            "ANALYTICS_HEATMAP_SOURCE is 'rollup', but no ready rollup is on database %r; "
+            "reading calls. Run: python manage.py heatmap_rollup install",
+            using,
+        )
+    return False
+
+
+def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+    """The heatmap's cells for ``query`` from the rollup where it can answer, else calls."""
+    if reads_rollup(query):
+        try:
+            return count_rollup_by_slot(agency_id=agency_id, query=query)
+        except DatabaseError:
+            # Dropped since it was last seen ready, say: the scan answers this request,
+            # and the next one reads the rollup's state again.
+            logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
+            rollup_state.forget(conf.HEATMAP_DATABASE)
+    return count_calls_by_slot(
         agency_id=agency_id,
         start=query.start,
         end=query.end,
@@ -89,6 +173,11 @@ def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
         client_id=query.client_id,
         zone=query.zone.tzinfo,
     )
+
+
+def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
+    """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
+    cells = cells_for(agency_id=agency_id, query=query)
     return Heatmap(
         start_date=query.start_date,
         end_date=query.end_date,

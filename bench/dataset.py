@@ -17,9 +17,11 @@ BIG_AGENCY_ID = uuid.UUID("b16a9e0c-0000-4000-8000-000000000001")
 BIG_AGENCY_USER_ID = uuid.UUID("b16a9e0c-0000-4000-8000-0000000000a1")
 SMALL_AGENCY_USER_ID = uuid.UUID("b16a9e0c-0000-4000-8000-0000000000a2")
 
-# One statement generates a slice of calls: business-hours weighting, ~40%
-# connected, ~5% booked, some `unjoined`, NULL analysis on 10%, and analysis
-# documents of 0.3-2 KB with a summary beside `sdr`.
+# One statement generates a slice of calls: every hour of the day, weighted to
+# business hours; 14 campaigns x 20 clients in 140 pairs; ~40% connected, ~5% booked,
+# some `unjoined`, NULL analysis on 10%, and analysis documents of 0.3-2 KB with a
+# summary beside `sdr`. Calls in every hour and pair are the rollup's hard case: its
+# segment grain then has nearly a row per call.
 INSERT_CALLS = """
 WITH raw AS (
     SELECT
@@ -28,8 +30,9 @@ WITH raw AS (
             %(agency)s::uuid,
             ('b16a9e0c-0000-4000-8000-3' || lpad((1 + n %% %(agencies)s)::text, 11, '0'))::uuid
         ) AS agency_id,
-        (ARRAY[8,9,9,10,10,10,11,11,11,12,13,14,14,15,15,15,16,16,17,18,19,21,2,6])
-            [1 + floor(random() * 24)::int] AS hour,
+        (ARRAY[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,
+               9,10,10,11,11,14,15,15,16])
+            [1 + floor(random() * 33)::int] AS hour,
         1 + floor(random() * (%(days)s - 1))::int AS days_ago,  -- never today: no future calls
         random() AS r_status, random() AS r_join, random() AS r_reason,
         random() AS r_book, random() AS r_analysis, random() AS r_len
@@ -42,8 +45,8 @@ INSERT INTO calls (
 SELECT
     gen_random_uuid(),
     agency_id,
-    ('b16a9e0c-0000-4000-8000-1' || lpad((n %% 12)::text, 11, '0'))::uuid,
-    ('b16a9e0c-0000-4000-8000-2' || lpad((n %% 40)::text, 11, '0'))::uuid,
+    ('b16a9e0c-0000-4000-8000-1' || lpad((n %% 14)::text, 11, '0'))::uuid,
+    ('b16a9e0c-0000-4000-8000-2' || lpad((n %% 20)::text, 11, '0'))::uuid,
     (CASE WHEN r_status < 0.94 THEN 'ended' WHEN r_status < 0.97 THEN 'failed'
           ELSE 'in_progress' END)::call_status,
     created_at,
@@ -81,6 +84,8 @@ class DatasetSpec:
     big_agency_calls: int = 1_000_000
     other_agencies: int = 200
     seed: float = 0.42
+    #: Bumped when INSERT_CALLS changes shape, so an older table is rebuilt.
+    layout: int = 2
 
     @property
     def fingerprint(self) -> str:

@@ -127,6 +127,8 @@ ANALYTICS_HEATMAP_CACHE_TTL = int(os.environ.get("HEATMAP_CACHE_TTL", "60"))
 # HEATMAP_THROTTLE_RATE: requests per user, as "120/min" (the default), "5/s", "1000/hour";
 # set but empty, no throttling. Counted in the cache above, so share Redis across servers.
 ANALYTICS_HEATMAP_THROTTLE_RATE = os.environ.get("HEATMAP_THROTTLE_RATE", "120/min")
+# auto (the rollup once `manage.py heatmap_rollup install` made it ready), raw or rollup.
+ANALYTICS_HEATMAP_SOURCE = os.environ.get("HEATMAP_SOURCE", "auto")
 # HEATMAP_STATEMENT_TIMEOUT: seconds the calls query may run before it is cancelled (a 500).
 if os.environ.get("HEATMAP_STATEMENT_TIMEOUT"):
     ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = float(os.environ["HEATMAP_STATEMENT_TIMEOUT"])

@@ -1,0 +1,157 @@
+"""``python manage.py heatmap_rollup install | status | verify | uninstall``.
+
+The heatmap's 15-minute rollup, kept current by triggers on ``calls``
+(:mod:`analytics.rollup`). Run it on the primary, as the owner of ``calls``, over
+a direct connection or a pooler; read replicas then carry the rollup themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from analytics.rollup.inspect import (
+    Difference,
+    repair_rollup,
+    rollup_differences,
+    rollup_status,
+)
+from analytics.rollup.install import RollupError, install, uninstall
+
+#: Differences printed before the rest are only counted.
+SHOWN_DIFFERENCES = 20
+
+
+class Command(BaseCommand):
+    help = (
+        "Install, inspect, verify or remove the heatmap's 15-minute rollup, which triggers "
+        "on calls keep current, so the heatmap answers without scanning calls."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="The database alias whose calls table gets the rollup (default: default).",
+        )
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        actions.add_parser(
+            "install",
+            help="Create the rollup and its triggers, backfill it online, mark it ready.",
+        )
+        actions.add_parser(
+            "status", help="Installed, ready, rows, size and buckets; exit 0 only when ready."
+        )
+        verify = actions.add_parser(
+            "verify",
+            help="Compare every bucket with a fresh count of calls; exit 1 on any difference.",
+        )
+        verify.add_argument("--agency", metavar="UUID", help="Only this agency's buckets.")
+        verify.add_argument("--repair", action="store_true", help="Mend what differs.")
+        actions.add_parser(
+            "uninstall", help="Drop the triggers, functions and rollup; the heatmap reads calls."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        using = options["database"]
+        if using not in connections:
+            raise CommandError(f"--database: {using!r} is not in DATABASES.")
+        action = options["action"]
+        try:
+            if action == "install":
+                self.install(using)
+            elif action == "status":
+                self.status(using)
+            elif action == "verify":
+                self.verify(using, self.parse_agency(options["agency"]), repair=options["repair"])
+            else:
+                self.uninstall(using)
+        except RollupError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def install(self, using: str) -> None:
+        report = install(using=using, progress=self.stdout.write)
+        if report.already_installed:
+            self.stdout.write("The rollup is installed and ready; its functions are refreshed.")
+            return
+        self.stdout.write(
+            f"Installed and ready in {report.seconds:.1f} s: {report.rows_counted:,} ended calls "
+            f"counted into {report.buckets_written:,} rollup rows."
+        )
+        self.stdout.write(
+            f"Writers of calls waited at most {report.longest_block_ms:.0f} ms "
+            f"(trigger creation {report.trigger_lock_ms:.0f} ms, "
+            f"swapping in the backfill {report.swap_lock_ms:.0f} ms)."
+        )
+
+    def status(self, using: str) -> None:
+        status = rollup_status(using=using)
+        if not status.installed:
+            self.stdout.write(f"Not installed on {using!r}: the heatmap reads calls directly.")
+            raise CommandError("the rollup is not installed")
+        ready = "ready" if status.ready else "NOT ready (the backfill has not finished)"
+        self.stdout.write(f"Installed on {using!r}, version {status.version}, {ready}.")
+        self.stdout.write(f"Triggers on calls: {', '.join(status.triggers) or 'none'}.")
+        self.stdout.write(
+            f"Rows: {status.agency_rows:,} agency buckets, {status.segment_rows:,} "
+            f"campaign/client buckets; {status.rollup_bytes / 2**20:,.1f} MiB "
+            f"(calls: {status.calls_bytes / 2**20:,.1f} MiB)."
+        )
+        if status.oldest_bucket is not None:
+            self.stdout.write(
+                f"Buckets from {status.oldest_bucket.isoformat()} "
+                f"to {status.newest_bucket.isoformat() if status.newest_bucket else '?'}."
+            )
+        if not status.current:
+            raise CommandError(
+                "the rollup cannot answer yet: run python manage.py heatmap_rollup install"
+            )
+
+    def verify(self, using: str, agency_id: UUID | None, *, repair: bool) -> None:
+        differences = rollup_differences(using=using, agency_id=agency_id)
+        scope = "every agency" if agency_id is None else f"agency {agency_id}"
+        if not differences:
+            self.stdout.write(f"The rollup matches calls for {scope}.")
+            return
+        for difference in differences[:SHOWN_DIFFERENCES]:
+            self.stdout.write(describe(difference))
+        if len(differences) > SHOWN_DIFFERENCES:
+            self.stdout.write(f"... and {len(differences) - SHOWN_DIFFERENCES:,} more.")
+        if not repair:
+            raise CommandError(
+                f"{len(differences):,} rollup buckets differ from calls for {scope}; "
+                "--repair mends them"
+            )
+        mended = repair_rollup(using=using, agency_id=agency_id)
+        left = rollup_differences(using=using, agency_id=agency_id)
+        if left:
+            raise CommandError(f"{len(left):,} buckets still differ after the repair")
+        self.stdout.write(f"Repaired {mended:,} buckets; the rollup now matches calls for {scope}.")
+
+    def uninstall(self, using: str) -> None:
+        if uninstall(using=using, progress=self.stdout.write):
+            self.stdout.write("Uninstalled: the heatmap reads calls directly again.")
+        else:
+            self.stdout.write("Nothing to uninstall: the rollup is not installed.")
+
+    def parse_agency(self, value: str | None) -> UUID | None:
+        if value is None:
+            return None
+        try:
+            return UUID(value)
+        except ValueError:
+            raise CommandError(f"--agency: {value!r} is not a valid UUID.") from None
+
+
+def describe(difference: Difference) -> str:
+    """One line: where, and the rollup's counts against the fresh ones (total/connected/booked)."""
+    where = f"agency {difference.agency_id}"
+    if difference.grain == "segment":
+        where += f" campaign {difference.campaign_id} client {difference.client_id}"
+    rollup = "/".join(map(str, difference.rollup))
+    fresh = "/".join(map(str, difference.fresh))
+    return f"{where} at {difference.bucket.isoformat()}: rollup {rollup}, calls {fresh}"

@@ -1,0 +1,156 @@
+"""What the rollup holds, and where it differs from a fresh count of ``calls``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import DatabaseError, transaction
+
+from analytics.db import set_local
+from analytics.models import Call
+from analytics.rollup import state
+from analytics.rollup.install import (
+    COUNTING_SETTINGS,
+    RollupError,
+    first_line,
+    installed_objects,
+    postgresql_connection,
+)
+from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION, calls_table_name
+
+
+@dataclass(frozen=True, slots=True)
+class RollupStatus:
+    installed: bool
+    ready: bool = False
+    version: int | None = None
+    triggers: tuple[str, ...] = ()
+    agency_rows: int = 0
+    segment_rows: int = 0
+    rollup_bytes: int = 0
+    calls_bytes: int = 0
+    oldest_bucket: datetime | None = None
+    newest_bucket: datetime | None = None
+    ready_at: datetime | None = None
+
+    @property
+    def current(self) -> bool:
+        """Installed, backfilled, of this version and with all its triggers: it answers."""
+        return self.ready and self.version == VERSION and set(self.triggers) == set(TRIGGERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    grain: str
+    agency_id: UUID
+    campaign_id: UUID | None
+    client_id: UUID | None
+    bucket: datetime
+    rollup: tuple[int, int, int]
+    fresh: tuple[int, int, int]
+
+
+def rollup_status(*, using: str) -> RollupStatus:
+    connection = postgresql_connection(using)
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            calls = calls_table_name(cursor, Call._meta.db_table)
+            present = installed_objects(cursor, calls) if calls else []
+            triggers = tuple(name for name in present if name in TRIGGERS)
+            current = state.read_state(using)
+            if not current.installed:
+                return RollupStatus(installed=False, triggers=triggers)
+            cursor.execute(
+                f"SELECT (SELECT count(*) FROM {SCHEMA}.agency_buckets), "
+                f"(SELECT count(*) FROM {SCHEMA}.segment_buckets), "
+                f"pg_total_relation_size('{SCHEMA}.agency_buckets') "
+                f"+ pg_total_relation_size('{SCHEMA}.segment_buckets'), "
+                "pg_total_relation_size(%s::regclass), "
+                f"(SELECT min(bucket) FROM {SCHEMA}.agency_buckets), "
+                f"(SELECT max(bucket) FROM {SCHEMA}.agency_buckets), "
+                f"(SELECT ready_at FROM {SCHEMA}.rollup_state)",
+                [calls],
+            )
+            agency_rows, segment_rows, rollup_bytes, calls_bytes, oldest, newest, ready_at = (
+                cursor.fetchone()
+            )
+    except DatabaseError as exc:
+        raise RollupError(f"cannot read the rollup: {first_line(exc)}") from exc
+    return RollupStatus(
+        installed=True,
+        ready=current.ready,
+        version=current.version,
+        triggers=triggers,
+        agency_rows=agency_rows,
+        segment_rows=segment_rows,
+        rollup_bytes=rollup_bytes,
+        calls_bytes=calls_bytes,
+        oldest_bucket=oldest,
+        newest_bucket=newest,
+        ready_at=ready_at,
+    )
+
+
+def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Difference]:
+    """Every bucket where the rollup and a fresh count differ, read in one snapshot."""
+    connection = postgresql_connection(using)
+    require_installed(using)
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            set_local(cursor, COUNTING_SETTINGS)
+            cursor.execute(
+                f"SELECT * FROM {SCHEMA}.differences(%s)",
+                [None if agency_id is None else str(agency_id)],
+            )
+            rows = cursor.fetchall()
+    except DatabaseError as exc:
+        raise RollupError(f"cannot compare the rollup with calls: {first_line(exc)}") from exc
+    return [
+        Difference(
+            grain=grain,
+            agency_id=agency,
+            campaign_id=campaign,
+            client_id=client,
+            bucket=bucket,
+            rollup=(int(r_total), int(r_connected), int(r_booked)),
+            fresh=(int(f_total), int(f_connected), int(f_booked)),
+        )
+        for (
+            grain,
+            agency,
+            campaign,
+            client,
+            bucket,
+            r_total,
+            r_connected,
+            r_booked,
+            f_total,
+            f_connected,
+            f_booked,
+        ) in rows
+    ]
+
+
+def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
+    """Mend every differing bucket (``analytics_heatmap.repair``); how many were mended."""
+    connection = postgresql_connection(using)
+    require_installed(using)
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            set_local(cursor, COUNTING_SETTINGS)
+            cursor.execute(
+                f"SELECT {SCHEMA}.repair(%s)", [None if agency_id is None else str(agency_id)]
+            )
+            return int(cursor.fetchone()[0])
+    except DatabaseError as exc:
+        raise RollupError(f"repair failed: {first_line(exc)}") from exc
+
+
+def require_installed(using: str) -> None:
+    if not state.read_state(using).installed:
+        raise RollupError(
+            f"the rollup is not installed on database {using!r}: "
+            "run python manage.py heatmap_rollup install"
+        )

@@ -1,0 +1,409 @@
+"""Install and uninstall the rollup, and backfill it online while writers keep writing.
+
+Install runs in three transactions:
+
+1. The SQL of ``analytics/sql/rollup/`` creates the schema, the empty rollup (the
+   "live" tables) and the triggers. Creating a trigger waits for the writers of
+   ``calls`` in flight and makes new ones wait until this commits: milliseconds,
+   under a lock timeout, retried. From its commit on, every write to ``calls`` adds
+   its deltas to the live tables.
+2. One REPEATABLE READ snapshot counts ``calls`` block range by block range (one
+   pass over the table, with progress), takes off what the live tables already held
+   as that same snapshot sees them (those writes are in the count), and bulk-loads
+   the result into new tables, indexed afterwards. Nothing anyone else uses is locked.
+3. Under the same lock as step 1, the live tables' deltas are added to the new
+   tables, which then replace them, and the rollup is marked ready. So every write
+   is counted once: before the snapshot by the count, after it by its deltas.
+
+A failed install drops everything it made.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
+
+from analytics.db import set_local
+from analytics.models import Call
+from analytics.rollup import state
+from analytics.rollup.sql import (
+    SCHEMA,
+    TRIGGERS,
+    VERSION,
+    calls_table_name,
+    install_script,
+    uninstall_script,
+)
+
+Progress = Callable[[str], None]
+
+#: Rows counted per block range of ``calls`` in step 2.
+COUNT_CHUNK_ROWS = 100_000
+#: How long the DDL may wait for a lock on ``calls`` before it lets writers pass and retries.
+LOCK_TIMEOUT_MS = 2_000
+LOCK_ATTEMPTS = 5
+#: SQLSTATE lock_not_available: ``lock_timeout`` ran out.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+#: Step 2's settings, and verify's. A block range's row estimate is poor, so the planner
+#: would sort every row with its ``analysis`` (spilling to disk) where a hash table fits;
+#: the memory is one session's, for the seconds these take.
+COUNTING_SETTINGS = {
+    "enable_sort": "off",
+    "work_mem": "64MB",
+    "maintenance_work_mem": "128MB",
+    "jit": "off",
+}
+
+
+class RollupError(Exception):
+    """Why the rollup cannot be installed, read or removed here, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstallReport:
+    already_installed: bool
+    rows_counted: int = 0
+    buckets_written: int = 0
+    seconds: float = 0.0
+    #: How long the first transaction held the lock that makes writers of calls wait.
+    trigger_lock_ms: float = 0.0
+    #: How long step 3 held it, to fold the live deltas in and swap the tables.
+    swap_lock_ms: float = 0.0
+
+    @property
+    def longest_block_ms(self) -> float:
+        return max(self.trigger_lock_ms, self.swap_lock_ms)
+
+
+def install(*, using: str, progress: Progress = lambda line: None) -> InstallReport:
+    """Install the rollup on ``using``, or refresh its functions when it is installed.
+
+    Idempotent: on a ready rollup of this version nothing is counted again.
+    """
+    connection = postgresql_connection(using)
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            calls = check_privileges(cursor)
+        current = state.read_state(using)
+        if current.installed and current.ready and current.version == VERSION:
+            run_ddl(connection, install_script(calls), progress)
+            return InstallReport(already_installed=True)
+        if current.installed:
+            progress("removing an unfinished or older rollup first")
+            run_ddl(connection, uninstall_script(calls), progress)
+        try:
+            lock_ms = run_ddl(connection, install_script(calls), progress, mark_installed=True)
+            rows, buckets = backfill(connection, calls, progress)
+            swap_ms = run_ddl(connection, swap_script(calls), progress)
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {SCHEMA}.backfill_delta")
+        except BaseException:
+            remove_after_failure(connection, calls)
+            raise
+    except DatabaseError as exc:
+        raise RollupError(f"install failed: {first_line(exc)}") from exc
+    finally:
+        state.forget(using)
+    return InstallReport(
+        already_installed=False,
+        rows_counted=rows,
+        buckets_written=buckets,
+        seconds=time.monotonic() - started,
+        trigger_lock_ms=lock_ms,
+        swap_lock_ms=swap_ms,
+    )
+
+
+def uninstall(*, using: str, progress: Progress = lambda line: None) -> bool:
+    """Drop the triggers, functions and rollup; False when there was nothing to drop."""
+    connection = postgresql_connection(using)
+    try:
+        with connection.cursor() as cursor:
+            calls = check_privileges(cursor)
+            if not installed_objects(cursor, calls):
+                return False
+        run_ddl(connection, uninstall_script(calls), progress)
+    except DatabaseError as exc:
+        raise RollupError(f"uninstall failed: {first_line(exc)}") from exc
+    finally:
+        state.forget(using)
+    return True
+
+
+def postgresql_connection(using: str) -> BaseDatabaseWrapper:
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        raise RollupError(
+            f"the rollup needs PostgreSQL; database {using!r} is {connection.vendor}, "
+            "where the heatmap always reads calls directly"
+        )
+    if connection.in_atomic_block:
+        raise RollupError("the rollup is installed in transactions of its own: run it outside one")
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        raise RollupError(f"cannot connect to database {using!r}: {first_line(exc)}") from exc
+    version: int = getattr(connection, "pg_version", 0)
+    if version < 150000:
+        raise RollupError(
+            "the rollup needs PostgreSQL 15 or later (UNIQUE NULLS NOT DISTINCT); "
+            f"this server is {version // 10000}"
+        )
+    return connection
+
+
+def check_privileges(cursor: CursorWrapper) -> str:
+    """The calls table's qualified name, or the one privilege this role lacks, named."""
+    table = Call._meta.db_table
+    calls = calls_table_name(cursor, table)
+    if calls is None:
+        raise RollupError(f"there is no {table!r} table on this database's search path")
+    cursor.execute(
+        "SELECT current_user, current_database(), "
+        "pg_has_role(current_user, c.relowner, 'USAGE'), pg_get_userbyid(c.relowner), "
+        "has_database_privilege(current_database(), 'CREATE'), "
+        "(SELECT pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace WHERE nspname = %s), "
+        "(SELECT pg_has_role(current_user, nspowner, 'USAGE') "
+        " FROM pg_catalog.pg_namespace WHERE nspname = %s) "
+        "FROM pg_catalog.pg_class AS c WHERE c.oid = %s::regclass",
+        [SCHEMA, SCHEMA, calls],
+    )
+    user, database, owns_calls, calls_owner, may_create, schema_owner, owns_schema = (
+        cursor.fetchone()
+    )
+    if not owns_calls:
+        raise RollupError(
+            f"role {user!r} does not own {calls} (its owner is {calls_owner!r}), and creating "
+            f"and dropping its triggers takes the owner: run as {calls_owner!r}"
+        )
+    if schema_owner is not None and not owns_schema:
+        raise RollupError(
+            f"schema {SCHEMA} belongs to role {schema_owner!r}, not {user!r}: "
+            f"run as {schema_owner!r}"
+        )
+    if schema_owner is None and not may_create:
+        raise RollupError(
+            f"role {user!r} lacks the CREATE privilege on database {database!r}, needed to "
+            f"create schema {SCHEMA}: GRANT CREATE ON DATABASE {database} TO {user}"
+        )
+    return calls
+
+
+def installed_objects(cursor: CursorWrapper, calls: str) -> list[str]:
+    """What of the rollup exists: the schema and the triggers on ``calls``, by name."""
+    cursor.execute(
+        "SELECT tgname FROM pg_catalog.pg_trigger "
+        "WHERE tgrelid = %s::regclass AND tgname = ANY(%s) "
+        "UNION ALL SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = %s",
+        [calls, list(TRIGGERS), SCHEMA],
+    )
+    return sorted(row[0] for row in cursor.fetchall())
+
+
+def run_ddl(
+    connection: BaseDatabaseWrapper,
+    script: str,
+    progress: Progress,
+    *,
+    mark_installed: bool = False,
+) -> float:
+    """Run ``script`` in one transaction under a lock timeout; milliseconds it took.
+
+    A writer of ``calls`` that arrives while the script waits for its lock queues behind
+    it, so the wait is bounded, and on a timeout writers go first and it tries again.
+    """
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        began = time.monotonic()
+        try:
+            with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [f"{LOCK_TIMEOUT_MS}ms"]
+                )
+                cursor.execute(script)
+                if mark_installed:
+                    cursor.execute(
+                        f"INSERT INTO {SCHEMA}.rollup_state (version) VALUES (%s)", [VERSION]
+                    )
+        except DatabaseError as exc:
+            if sqlstate(exc) != LOCK_NOT_AVAILABLE or attempt == LOCK_ATTEMPTS:
+                raise
+            progress(f"calls is busy (no lock within {LOCK_TIMEOUT_MS} ms); trying again")
+            time.sleep(attempt)
+            continue
+        return (time.monotonic() - began) * 1000
+    raise AssertionError("unreachable")
+
+
+def backfill(connection: BaseDatabaseWrapper, calls: str, progress: Progress) -> tuple[int, int]:
+    """Step 2: count calls into new rollup tables; (ended calls counted, rollup rows)."""
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        set_local(cursor, COUNTING_SETTINGS)
+        cursor.execute(
+            f"TRUNCATE {SCHEMA}.backfill_delta;"
+            f"DROP TABLE IF EXISTS {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new"
+        )
+        rows = count_calls(cursor, calls, progress)
+        began = time.monotonic()
+        cursor.execute(BUILD_NEW_TABLES)
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {SCHEMA}.segment_buckets_new)"
+            f" + (SELECT count(*) FROM {SCHEMA}.agency_buckets_new)"
+        )
+        buckets = int(cursor.fetchone()[0])
+    progress(f"building the rollup: {buckets:,} rows in {time.monotonic() - began:.1f} s")
+    return rows, buckets
+
+
+#: Step 2's second half, in the counting snapshot. The live tables' rows are writes this
+#: snapshot already counted in calls, so they are taken off here and added back, with
+#: everything written since, by step 3. The agency grain is the segments' sum, as the
+#: triggers keep it. Indexes are built after the load, which is several times faster.
+BUILD_NEW_TABLES = f"""
+INSERT INTO {SCHEMA}.backfill_delta
+    SELECT agency_id, campaign_id, client_id, bucket,
+           -total_calls, -connected_calls, -meetings_booked
+    FROM {SCHEMA}.segment_buckets;
+CREATE TABLE {SCHEMA}.segment_buckets_new (LIKE {SCHEMA}.segment_buckets);
+INSERT INTO {SCHEMA}.segment_buckets_new
+    SELECT agency_id, campaign_id, client_id, bucket,
+           sum(total_calls), sum(connected_calls), sum(meetings_booked)
+    FROM {SCHEMA}.backfill_delta
+    GROUP BY agency_id, campaign_id, client_id, bucket
+    HAVING sum(total_calls) <> 0 OR sum(connected_calls) <> 0 OR sum(meetings_booked) <> 0;
+CREATE TABLE {SCHEMA}.agency_buckets_new (LIKE {SCHEMA}.agency_buckets);
+INSERT INTO {SCHEMA}.agency_buckets_new
+    SELECT agency_id, bucket, sum(total_calls), sum(connected_calls), sum(meetings_booked)
+    FROM {SCHEMA}.segment_buckets_new
+    GROUP BY agency_id, bucket;
+CREATE UNIQUE INDEX segment_buckets_new_key ON {SCHEMA}.segment_buckets_new
+    (agency_id, campaign_id, client_id, bucket) NULLS NOT DISTINCT;
+CREATE INDEX segment_buckets_new_client ON {SCHEMA}.segment_buckets_new
+    (agency_id, client_id, bucket);
+ALTER TABLE {SCHEMA}.agency_buckets_new
+    ADD CONSTRAINT agency_buckets_new_pkey PRIMARY KEY (agency_id, bucket);
+ANALYZE {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new;
+"""
+
+
+def swap_script(calls: str) -> str:
+    """Step 3: with writers of calls held off, fold the live deltas in and swap the tables.
+
+    Dropping the live tables drops ``differences()``, which depends on them; the install
+    script run at the end recreates it, and the row security and privileges of the
+    new tables, and leaves the triggers as they are.
+    """
+    add = (
+        "total_calls = r.total_calls + excluded.total_calls, "
+        "connected_calls = r.connected_calls + excluded.connected_calls, "
+        "meetings_booked = r.meetings_booked + excluded.meetings_booked"
+    )
+    return f"""
+LOCK TABLE {calls} IN SHARE ROW EXCLUSIVE MODE;
+INSERT INTO {SCHEMA}.segment_buckets_new AS r
+    SELECT * FROM {SCHEMA}.segment_buckets
+    ORDER BY agency_id, campaign_id, client_id, bucket
+    ON CONFLICT (agency_id, campaign_id, client_id, bucket) DO UPDATE SET {add};
+INSERT INTO {SCHEMA}.agency_buckets_new AS r
+    SELECT * FROM {SCHEMA}.agency_buckets
+    ORDER BY agency_id, bucket
+    ON CONFLICT (agency_id, bucket) DO UPDATE SET {add};
+DROP TABLE {SCHEMA}.segment_buckets, {SCHEMA}.agency_buckets CASCADE;
+ALTER TABLE {SCHEMA}.segment_buckets_new RENAME TO segment_buckets;
+ALTER TABLE {SCHEMA}.segment_buckets
+    ADD CONSTRAINT segment_buckets_key UNIQUE USING INDEX segment_buckets_new_key;
+ALTER INDEX {SCHEMA}.segment_buckets_new_client RENAME TO segment_buckets_client;
+ALTER TABLE {SCHEMA}.agency_buckets_new RENAME TO agency_buckets;
+ALTER TABLE {SCHEMA}.agency_buckets
+    RENAME CONSTRAINT agency_buckets_new_pkey TO agency_buckets_pkey;
+{install_script(calls)}
+UPDATE {SCHEMA}.rollup_state SET ready = true, ready_at = now();
+"""
+
+
+def count_calls(cursor: CursorWrapper, calls: str, progress: Progress) -> int:
+    """Count ``calls`` into the work table block range by block range; rows read."""
+    cursor.execute(
+        "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, "
+        "GREATEST(c.reltuples, 0)::bigint FROM pg_catalog.pg_class AS c WHERE c.oid = %s::regclass",
+        [calls],
+    )
+    blocks, estimated = cursor.fetchone()
+    per_block = estimated / blocks if blocks and estimated else 100.0
+    chunk = max(1, int(COUNT_CHUNK_ROWS / per_block))
+    meter = Meter(progress, "counting calls", total=max(estimated, 1), unit="rows")
+    rows = 0
+    for first in range(0, max(blocks, 1), chunk):
+        last = first + chunk
+        # The last range has no end: a table that grew since its size was read is
+        # read to its end (rows in new blocks are newer than the snapshot anyway).
+        bounded = last < blocks
+        cursor.execute(
+            f"WITH counted AS (INSERT INTO {SCHEMA}.backfill_delta "
+            "SELECT agency_id, campaign_id, client_id, bucket, count(*), sum(connected), "
+            f"sum(booked) FROM {SCHEMA}.counted_calls WHERE row_tid >= %s::tid"
+            + (" AND row_tid < %s::tid" if bounded else "")
+            + " GROUP BY 1, 2, 3, 4 RETURNING total_calls) SELECT COALESCE(sum(total_calls), 0) "
+            "FROM counted",
+            [f"({first},0)", f"({last},0)"] if bounded else [f"({first},0)"],
+        )
+        rows += int(cursor.fetchone()[0])
+        meter.update(min(estimated, round(min(last, blocks) * per_block)))
+    meter.done(rows)
+    return rows
+
+
+def remove_after_failure(connection: BaseDatabaseWrapper, calls: str) -> None:
+    """Put the database back as it was; a failure here must not hide the first one."""
+    try:
+        if connection.in_atomic_block:
+            return
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            cursor.execute(uninstall_script(calls))
+    except DatabaseError:
+        pass
+
+
+class Meter:
+    """Progress as lines: done of total, the rate and the time left, at most one a second."""
+
+    def __init__(self, progress: Progress, label: str, *, total: int, unit: str) -> None:
+        self.progress, self.label, self.total, self.unit = progress, label, total, unit
+        self.started = self.printed = time.monotonic()
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.printed < 1.0:
+            return
+        self.printed = now
+        rate = done / max(now - self.started, 1e-9)
+        left = (self.total - done) / rate if rate else 0.0
+        self.progress(
+            f"{self.label}: {done:,} of ~{self.total:,} {self.unit} ({done / self.total:.0%}), "
+            f"{rate:,.0f} {self.unit}/s, about {left:.0f} s left"
+        )
+
+    def done(self, done: int) -> None:
+        seconds = time.monotonic() - self.started
+        self.progress(f"{self.label}: {done:,} {self.unit} in {seconds:.1f} s")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error from psycopg 3 (``sqlstate``) or psycopg2 (``pgcode``)."""
+    cause = exc.__cause__ or exc
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return str(code) if code else None
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's message without its detail, context or SQL: one line to print."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,42 @@
+"""The rollup's SQL, loaded from ``analytics/sql/rollup/``: the one place that reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.db.backends.utils import CursorWrapper
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "rollup"
+SCHEMA = "analytics_heatmap"
+#: Bumped whenever the files change what they create; ``status`` shows it.
+VERSION = 1
+TRIGGERS = (
+    "analytics_heatmap_insert",
+    "analytics_heatmap_update",
+    "analytics_heatmap_delete",
+    "analytics_heatmap_truncate",
+)
+
+
+def install_script(calls_table: str) -> str:
+    """Every file, in name order, for ``calls_table`` (already quoted and qualified)."""
+    parts = [path.read_text() for path in sorted(SQL_DIR.glob("*.sql"))]
+    return "\n".join(parts).replace("@calls@", calls_table)
+
+
+def uninstall_script(calls_table: str) -> str:
+    drops = [f"DROP TRIGGER IF EXISTS {name} ON {calls_table};" for name in TRIGGERS]
+    return "\n".join([*drops, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE;"])
+
+
+def calls_table_name(cursor: CursorWrapper, table: str) -> str | None:
+    """``table`` as the connection's search path resolves it, quoted and schema-qualified."""
+    cursor.execute(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+        "FROM pg_catalog.pg_class AS c "
+        "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE c.oid = to_regclass(%s)",
+        [table],
+    )
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])

@@ -1,0 +1,70 @@
+-- The heatmap's rollup: ended calls counted per 15-minute UTC bucket, kept current by
+-- triggers on the calls table. This file makes the schema and its tables.
+-- `python manage.py heatmap_rollup install` runs the files of this folder in the order
+-- of their names, in one transaction (analytics.rollup.sql), with @calls@ replaced by
+-- the calls table's quoted, qualified name. Every statement may run again
+-- (CREATE ... IF NOT EXISTS, CREATE OR REPLACE), so a second install changes nothing.
+--
+-- Supabase: the schema is the app's own, so the Data API (which serves `public`) and
+-- the roles `anon` and `authenticated` can neither read nor write it; RLS is on besides.
+-- The trigger functions are SECURITY DEFINER with an empty search_path (Supabase lint
+-- 0011): a write to calls by any role that may write calls is counted, and nothing
+-- the writer controls can change what the functions resolve.
+
+CREATE SCHEMA IF NOT EXISTS analytics_heatmap;
+COMMENT ON SCHEMA analytics_heatmap IS
+    'Owned by the Django app "analytics" (python manage.py heatmap_rollup); not for the Data API.';
+REVOKE ALL ON SCHEMA analytics_heatmap FROM PUBLIC;
+
+-- One row: the installed version and whether the backfill finished.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.rollup_state (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version integer NOT NULL,
+    ready boolean NOT NULL DEFAULT false,
+    installed_at timestamptz NOT NULL DEFAULT now(),
+    ready_at timestamptz NULL
+);
+
+-- The unfiltered answer's grain: one row per agency and active bucket.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.agency_buckets (
+    agency_id uuid NOT NULL,
+    bucket timestamptz NOT NULL,
+    total_calls integer NOT NULL,
+    connected_calls integer NOT NULL,
+    meetings_booked integer NOT NULL,
+    PRIMARY KEY (agency_id, bucket)
+);
+
+-- The filtered answers' grain: one row per agency, campaign, client and active bucket.
+-- NULLS NOT DISTINCT (PostgreSQL 15): a call without a campaign or client has one row.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.segment_buckets (
+    agency_id uuid NOT NULL,
+    campaign_id uuid NULL,
+    client_id uuid NULL,
+    bucket timestamptz NOT NULL,
+    total_calls integer NOT NULL,
+    connected_calls integer NOT NULL,
+    meetings_booked integer NOT NULL,
+    CONSTRAINT segment_buckets_key UNIQUE NULLS NOT DISTINCT (agency_id, campaign_id, client_id, bucket)
+);
+-- The key serves ?campaign_id= (and both); this serves ?client_id= alone.
+CREATE INDEX IF NOT EXISTS segment_buckets_client
+    ON analytics_heatmap.segment_buckets (agency_id, client_id, bucket);
+
+-- The backfill's work table: calls counted block range by block range. Unlogged (an
+-- install that fails starts again) and a table rather than a temporary one, so install
+-- works through a pooler too.
+CREATE UNLOGGED TABLE IF NOT EXISTS analytics_heatmap.backfill_delta (
+    agency_id uuid NOT NULL,
+    campaign_id uuid NULL,
+    client_id uuid NULL,
+    bucket timestamptz NOT NULL,
+    total_calls bigint NOT NULL,
+    connected_calls bigint NOT NULL,
+    meetings_booked bigint NOT NULL
+);
+
+ALTER TABLE analytics_heatmap.rollup_state ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.agency_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.segment_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.backfill_delta ENABLE ROW LEVEL SECURITY;

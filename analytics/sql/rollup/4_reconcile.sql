@@ -1,0 +1,123 @@
+-- differences() and repair(): verify and mend the rollup against calls.
+-- Part of the heatmap's rollup, run by analytics.rollup.sql in one transaction with the
+-- others, @calls@ replaced by the calls table's quoted, qualified name. Every statement may
+-- run again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE.
+
+-- Every bucket where the rollup and a fresh count of calls differ, both grains, read
+-- in one statement and so in one snapshot: a write committing meanwhile is either in
+-- both or in neither. Zero rows count as absent. p_agency NULL compares every agency.
+-- STABLE, so it reads its caller's snapshot, and neither SECURITY DEFINER nor SET, so
+-- PostgreSQL inlines it: given one agency, it reads that agency through the indexes.
+-- Its body is parsed once, when it is created, so no search_path can redirect it.
+CREATE OR REPLACE FUNCTION analytics_heatmap.differences(p_agency uuid DEFAULT NULL)
+    RETURNS TABLE (
+        grain text, agency_id uuid, campaign_id uuid, client_id uuid, bucket timestamptz,
+        rollup_total bigint, rollup_connected bigint, rollup_booked bigint,
+        fresh_total bigint, fresh_connected bigint, fresh_booked bigint
+    )
+    LANGUAGE sql STABLE
+BEGIN ATOMIC
+    -- OFFSET 0 keeps the subquery whole: the rows are narrowed to the counted values
+    -- before grouping, so no sort or hash carries an analysis document.
+    WITH fresh AS MATERIALIZED (
+        SELECT k.agency_id, k.campaign_id, k.client_id, k.bucket,
+               count(*) AS total, sum(k.connected) AS connected, sum(k.booked) AS booked
+        FROM (
+            SELECT c.agency_id, c.campaign_id, c.client_id, c.bucket, c.connected, c.booked
+            FROM analytics_heatmap.counted_calls AS c
+            WHERE p_agency IS NULL OR c.agency_id = p_agency
+            OFFSET 0
+        ) AS k
+        GROUP BY 1, 2, 3, 4
+    ),
+    -- Rollup rows and fresh counts side by side, summed per key: GROUP BY takes NULL
+    -- campaigns and clients as equal, as the rollup's NULLS NOT DISTINCT key does.
+    segments AS (
+        SELECT 'segment'::text AS grain, u.agency_id, u.campaign_id, u.client_id, u.bucket,
+               sum(u.r_total)::bigint AS rollup_total, sum(u.r_connected)::bigint AS rollup_connected,
+               sum(u.r_booked)::bigint AS rollup_booked, sum(u.f_total)::bigint AS fresh_total,
+               sum(u.f_connected)::bigint AS fresh_connected, sum(u.f_booked)::bigint AS fresh_booked
+        FROM (
+            SELECT s.agency_id, s.campaign_id, s.client_id, s.bucket,
+                   s.total_calls::bigint AS r_total, s.connected_calls::bigint AS r_connected,
+                   s.meetings_booked::bigint AS r_booked,
+                   0::bigint AS f_total, 0::bigint AS f_connected, 0::bigint AS f_booked
+            FROM analytics_heatmap.segment_buckets AS s
+            WHERE p_agency IS NULL OR s.agency_id = p_agency
+            UNION ALL
+            SELECT f.agency_id, f.campaign_id, f.client_id, f.bucket, 0, 0, 0,
+                   f.total, f.connected, f.booked
+            FROM fresh AS f
+        ) AS u
+        GROUP BY u.agency_id, u.campaign_id, u.client_id, u.bucket
+    ),
+    agencies AS (
+        SELECT 'agency'::text AS grain, u.agency_id, NULL::uuid AS campaign_id,
+               NULL::uuid AS client_id, u.bucket,
+               sum(u.r_total)::bigint, sum(u.r_connected)::bigint, sum(u.r_booked)::bigint,
+               sum(u.f_total)::bigint, sum(u.f_connected)::bigint, sum(u.f_booked)::bigint
+        FROM (
+            SELECT a.agency_id, a.bucket,
+                   a.total_calls::bigint AS r_total, a.connected_calls::bigint AS r_connected,
+                   a.meetings_booked::bigint AS r_booked,
+                   0::bigint AS f_total, 0::bigint AS f_connected, 0::bigint AS f_booked
+            FROM analytics_heatmap.agency_buckets AS a
+            WHERE p_agency IS NULL OR a.agency_id = p_agency
+            UNION ALL
+            SELECT f.agency_id, f.bucket, 0, 0, 0, f.total, f.connected, f.booked
+            FROM fresh AS f
+        ) AS u
+        GROUP BY u.agency_id, u.bucket
+    )
+    SELECT * FROM (SELECT * FROM segments UNION ALL SELECT * FROM agencies) AS compared
+    WHERE (compared.rollup_total, compared.rollup_connected, compared.rollup_booked)
+        IS DISTINCT FROM (compared.fresh_total, compared.fresh_connected, compared.fresh_booked)
+    ORDER BY compared.grain DESC, compared.agency_id, compared.bucket, compared.campaign_id,
+        compared.client_id;
+END;
+
+-- Mend what differences() finds, with the difference added to each bucket (not the fresh
+-- count written over it), so writes committing meanwhile stay counted; then drop zero
+-- rows. Returns the number of buckets mended. pg_cron can run it nightly.
+CREATE OR REPLACE FUNCTION analytics_heatmap.repair(p_agency uuid DEFAULT NULL)
+    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+DECLARE
+    mended bigint := 0;
+    touched bigint;
+BEGIN
+    INSERT INTO analytics_heatmap.segment_buckets AS r
+        (agency_id, campaign_id, client_id, bucket, total_calls, connected_calls, meetings_booked)
+    SELECT d.agency_id, d.campaign_id, d.client_id, d.bucket, d.fresh_total - d.rollup_total,
+           d.fresh_connected - d.rollup_connected, d.fresh_booked - d.rollup_booked
+    FROM analytics_heatmap.differences(p_agency) AS d
+    WHERE d.grain = 'segment'
+    ORDER BY d.agency_id, d.campaign_id, d.client_id, d.bucket
+    ON CONFLICT ON CONSTRAINT segment_buckets_key DO UPDATE SET
+        total_calls = r.total_calls + excluded.total_calls,
+        connected_calls = r.connected_calls + excluded.connected_calls,
+        meetings_booked = r.meetings_booked + excluded.meetings_booked;
+    GET DIAGNOSTICS touched = ROW_COUNT;
+    mended := mended + touched;
+    INSERT INTO analytics_heatmap.agency_buckets AS r
+        (agency_id, bucket, total_calls, connected_calls, meetings_booked)
+    SELECT d.agency_id, d.bucket, d.fresh_total - d.rollup_total,
+           d.fresh_connected - d.rollup_connected, d.fresh_booked - d.rollup_booked
+    FROM analytics_heatmap.differences(p_agency) AS d
+    WHERE d.grain = 'agency'
+    ORDER BY d.agency_id, d.bucket
+    ON CONFLICT (agency_id, bucket) DO UPDATE SET
+        total_calls = r.total_calls + excluded.total_calls,
+        connected_calls = r.connected_calls + excluded.connected_calls,
+        meetings_booked = r.meetings_booked + excluded.meetings_booked;
+    GET DIAGNOSTICS touched = ROW_COUNT;
+    mended := mended + touched;
+    DELETE FROM analytics_heatmap.segment_buckets AS s
+    WHERE s.total_calls = 0 AND s.connected_calls = 0 AND s.meetings_booked = 0
+        AND (p_agency IS NULL OR s.agency_id = p_agency);
+    DELETE FROM analytics_heatmap.agency_buckets AS a
+    WHERE a.total_calls = 0 AND a.connected_calls = 0 AND a.meetings_booked = 0
+        AND (p_agency IS NULL OR a.agency_id = p_agency);
+    RETURN mended;
+END
+$$;
+
