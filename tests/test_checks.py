@@ -8,7 +8,12 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from analytics.checks import check_calls_index, check_heatmap_settings, check_token_verification
+from analytics.checks import (
+    check_calls_index,
+    check_heatmap_settings,
+    check_rollup_source,
+    check_token_verification,
+)
 
 SECRET = "a-legacy-jwt-secret-of-at-least-32-characters"
 PROJECT = "https://abcdefghijklmnop.supabase.co"
@@ -27,6 +32,31 @@ def test_registered_with_django() -> None:
     # Only ``check --database`` and ``migrate`` run a database check.
     assert check_calls_index in registered
     assert checks.Tags.database in check_calls_index.tags
+    assert check_rollup_source in registered
+    assert checks.Tags.database in check_rollup_source.tags
+
+
+@pytest.mark.parametrize("source", ["auto", "raw", "rollup"])
+def test_every_heatmap_source_is_accepted(settings: Any, source: str) -> None:
+    settings.ANALYTICS_HEATMAP_SOURCE = source
+    assert check_heatmap_settings() == []
+
+
+@pytest.mark.parametrize("source", ["Rollup", "", None, "calls"])
+def test_an_unknown_heatmap_source_is_an_error(settings: Any, source: Any) -> None:
+    settings.ANALYTICS_HEATMAP_SOURCE = source
+    assert [message.id for message in check_heatmap_settings()] == ["analytics.E016"]
+
+
+@pytest.mark.django_db
+def test_the_rollup_source_without_a_rollup_is_an_error(settings: Any) -> None:
+    """On SQLite there is never one; on PostgreSQL none is installed in the test database."""
+    settings.ANALYTICS_HEATMAP_SOURCE = "rollup"
+    [error] = check_rollup_source(databases=["default"])
+    assert error.id == "analytics.E017"
+    assert check_rollup_source(databases=None) == []  # only ``check --database`` runs it
+    settings.ANALYTICS_HEATMAP_SOURCE = "auto"
+    assert check_rollup_source(databases=["default"]) == []
 
 
 @pytest.mark.parametrize(
