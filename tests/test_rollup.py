@@ -489,7 +489,7 @@ def test_writes_as_authenticated_under_rls_are_counted_and_the_rollup_is_closed_
         "SELECT * FROM analytics_heatmap.agency_buckets",
         "UPDATE analytics_heatmap.agency_buckets SET total_calls = 0",
         "SELECT analytics_heatmap.repair(NULL)",
-        "SELECT * FROM analytics_heatmap.counted_calls",
+        "SELECT * FROM analytics_heatmap.counted_calls()",
     ):
         with pytest.raises(DatabaseError, match="permission denied"), transaction.atomic():
             sql(forbidden)
@@ -817,3 +817,23 @@ def test_the_rollup_source_setting_is_checked(settings: Any) -> None:
     assert check_rollup_source(databases=["default"]) == []
     settings.ANALYTICS_HEATMAP_SOURCE = "sometimes"
     assert [m.id for m in check_heatmap_settings()] == ["analytics.E016"]
+
+
+def test_the_hosts_own_migrations_of_calls_are_not_blocked(
+    rollup: None, agency: uuid.UUID
+) -> None:
+    """Nothing of the rollup depends on calls' columns: Supabase migrations still run."""
+    sql("ALTER TABLE calls ALTER COLUMN end_reason TYPE text")
+    sql("ALTER TABLE calls ALTER COLUMN status TYPE text")
+    sql("ALTER TABLE calls ADD COLUMN recording_url text")
+    ended_call(agency)
+    assert rollup_differences(using="default") == []
+    [cell] = count_rollup_by_slot(agency_id=agency, query=query_for("UTC"))
+    assert cell.total_calls == 1
+    sql("ALTER TABLE calls DROP COLUMN recording_url")
+    sql("ALTER TABLE calls ALTER COLUMN status TYPE call_status USING status::call_status")
+    sql("ALTER TABLE calls ALTER COLUMN status SET DEFAULT 'queued'")
+    sql(
+        "ALTER TABLE calls ALTER COLUMN end_reason TYPE call_end_reason "
+        "USING end_reason::call_end_reason"
+    )

@@ -297,9 +297,8 @@ ANALYZE {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new;
 def swap_script(calls: str) -> str:
     """Step 3: with writers of calls held off, fold the live deltas in and swap the tables.
 
-    Dropping the live tables drops ``differences()``, which depends on them; the install
-    script run at the end recreates it, and the row security and privileges of the
-    new tables, and leaves the triggers as they are.
+    The install script run at the end gives the new tables their row security and
+    privileges, and leaves everything else as it is.
     """
     add = (
         "total_calls = r.total_calls + excluded.total_calls, "
@@ -316,7 +315,7 @@ INSERT INTO {SCHEMA}.agency_buckets_new AS r
     SELECT * FROM {SCHEMA}.agency_buckets
     ORDER BY agency_id, bucket
     ON CONFLICT (agency_id, bucket) DO UPDATE SET {add};
-DROP TABLE {SCHEMA}.segment_buckets, {SCHEMA}.agency_buckets CASCADE;
+DROP TABLE {SCHEMA}.segment_buckets, {SCHEMA}.agency_buckets;
 ALTER TABLE {SCHEMA}.segment_buckets_new RENAME TO segment_buckets;
 ALTER TABLE {SCHEMA}.segment_buckets
     ADD CONSTRAINT segment_buckets_key UNIQUE USING INDEX segment_buckets_new_key;
@@ -349,7 +348,7 @@ def count_calls(cursor: CursorWrapper, calls: str, progress: Progress) -> int:
         cursor.execute(
             f"WITH counted AS (INSERT INTO {SCHEMA}.backfill_delta "
             "SELECT agency_id, campaign_id, client_id, bucket, count(*), sum(connected), "
-            f"sum(booked) FROM {SCHEMA}.counted_calls WHERE row_tid >= %s::tid"
+            f"sum(booked) FROM {SCHEMA}.counted_calls() WHERE row_tid >= %s::tid"
             + (" AND row_tid < %s::tid" if bounded else "")
             + " GROUP BY 1, 2, 3, 4 RETURNING total_calls) SELECT COALESCE(sum(total_calls), 0) "
             "FROM counted",

@@ -1,4 +1,4 @@
--- The endpoint's counting rules, as SQL functions and the counted_calls view.
+-- The endpoint's counting rules, as SQL functions, and counted_calls().
 -- Part of the heatmap's rollup, run by analytics.rollup.sql in one transaction with the
 -- others, @calls@ replaced by the calls table's quoted, qualified name. Every statement may
 -- run again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE.
@@ -24,16 +24,24 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.is_booked(analysis jsonb)
     RETURN COALESCE((analysis -> 'sdr' -> 'meeting_booked') = 'true'::jsonb, false)::integer;
 
 -- Every counted call as the rollup sees it; row_tid lets the backfill read the table in
--- block ranges (a TID range scan) with one pass over its pages.
-CREATE OR REPLACE VIEW analytics_heatmap.counted_calls AS
+-- block ranges (a TID range scan) with one pass over its pages. A function with its body
+-- as text, not a view: PostgreSQL records no dependency on calls' columns, so the host's
+-- own migrations of calls are never blocked by the rollup. LANGUAGE sql and STABLE, so
+-- it is inlined into each query, where the query's conditions reach the scan.
+CREATE OR REPLACE FUNCTION analytics_heatmap.counted_calls()
+    RETURNS TABLE (
+        row_tid tid, agency_id uuid, campaign_id uuid, client_id uuid, bucket timestamptz,
+        connected integer, booked integer
+    )
+    LANGUAGE sql STABLE AS $$
 SELECT
-    c.ctid AS row_tid,
+    c.ctid,
     c.agency_id,
     c.campaign_id,
     c.client_id,
-    analytics_heatmap.bucket_of(c.created_at) AS bucket,
-    analytics_heatmap.is_connected(c.joined_at, c.end_reason::text) AS connected,
-    analytics_heatmap.is_booked(c.analysis) AS booked
+    analytics_heatmap.bucket_of(c.created_at),
+    analytics_heatmap.is_connected(c.joined_at, c.end_reason::text),
+    analytics_heatmap.is_booked(c.analysis)
 FROM @calls@ AS c
-WHERE analytics_heatmap.is_ended(c.status::text);
-REVOKE ALL ON analytics_heatmap.counted_calls FROM PUBLIC;
+WHERE analytics_heatmap.is_ended(c.status::text)
+$$;

@@ -8,15 +8,15 @@
 -- both or in neither. Zero rows count as absent. p_agency NULL compares every agency.
 -- STABLE, so it reads its caller's snapshot, and neither SECURITY DEFINER nor SET, so
 -- PostgreSQL inlines it: given one agency, it reads that agency through the indexes.
--- Its body is parsed once, when it is created, so no search_path can redirect it.
+-- Its body is text, so nothing depends on the tables it reads; every name in it is
+-- qualified, so no search_path can redirect it.
 CREATE OR REPLACE FUNCTION analytics_heatmap.differences(p_agency uuid DEFAULT NULL)
     RETURNS TABLE (
         grain text, agency_id uuid, campaign_id uuid, client_id uuid, bucket timestamptz,
         rollup_total bigint, rollup_connected bigint, rollup_booked bigint,
         fresh_total bigint, fresh_connected bigint, fresh_booked bigint
     )
-    LANGUAGE sql STABLE
-BEGIN ATOMIC
+    LANGUAGE sql STABLE AS $$
     -- OFFSET 0 keeps the subquery whole: the rows are narrowed to the counted values
     -- before grouping, so no sort or hash carries an analysis document.
     WITH fresh AS MATERIALIZED (
@@ -24,7 +24,7 @@ BEGIN ATOMIC
                count(*) AS total, sum(k.connected) AS connected, sum(k.booked) AS booked
         FROM (
             SELECT c.agency_id, c.campaign_id, c.client_id, c.bucket, c.connected, c.booked
-            FROM analytics_heatmap.counted_calls AS c
+            FROM analytics_heatmap.counted_calls() AS c
             WHERE p_agency IS NULL OR c.agency_id = p_agency
             OFFSET 0
         ) AS k
@@ -74,7 +74,7 @@ BEGIN ATOMIC
         IS DISTINCT FROM (compared.fresh_total, compared.fresh_connected, compared.fresh_booked)
     ORDER BY compared.grain DESC, compared.agency_id, compared.bucket, compared.campaign_id,
         compared.client_id;
-END;
+$$;
 
 -- Mend what differences() finds, with the difference added to each bucket (not the fresh
 -- count written over it), so writes committing meanwhile stay counted; then drop zero
