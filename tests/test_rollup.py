@@ -748,6 +748,7 @@ def test_bad_input_is_a_clear_error(args: list[str], message: str) -> None:
     [
         ("postgres://postgres@127.0.0.1:9/nowhere", "install", "cannot connect to database"),
         ("sqlite:///{tmp}/db.sqlite3", "status", "the rollup needs PostgreSQL"),
+        ("sqlite:///{tmp}/db.sqlite3", "reinstall", "invalid choice: 'reinstall'"),
     ],
 )
 def test_from_the_shell_a_failure_is_one_line_and_non_zero(
@@ -766,7 +767,7 @@ def test_from_the_shell_a_failure_is_one_line_and_non_zero(
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1
+    assert done.returncode == (2 if "invalid choice" in message else 1)
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr + done.stdout

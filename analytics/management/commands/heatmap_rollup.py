@@ -7,7 +7,7 @@ a direct connection or a pooler; read replicas then carry the rollup themselves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -39,11 +39,11 @@ class Command(BaseCommand):
             help="The database alias whose calls table gets the rollup (default: default).",
         )
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        actions.add_parser(
+        install_action = actions.add_parser(
             "install",
             help="Create the rollup and its triggers, backfill it online, mark it ready.",
         )
-        actions.add_parser(
+        status_action = actions.add_parser(
             "status", help="Installed, ready, rows, size and buckets; exit 0 only when ready."
         )
         verify = actions.add_parser(
@@ -52,9 +52,11 @@ class Command(BaseCommand):
         )
         verify.add_argument("--agency", metavar="UUID", help="Only this agency's buckets.")
         verify.add_argument("--repair", action="store_true", help="Mend what differs.")
-        actions.add_parser(
+        uninstall_action = actions.add_parser(
             "uninstall", help="Drop the triggers, functions and rollup; the heatmap reads calls."
         )
+        for each in (parser, install_action, status_action, verify, uninstall_action):
+            one_line_errors(each)
 
     def handle(self, *args: Any, **options: Any) -> None:
         using = options["database"]
@@ -145,6 +147,17 @@ class Command(BaseCommand):
             return UUID(value)
         except ValueError:
             raise CommandError(f"--agency: {value!r} is not a valid UUID.") from None
+
+
+def one_line_errors(parser: CommandParser) -> None:
+    """A bad option prints argparse's error line alone, not the usage above it."""
+
+    def error(message: str) -> NoReturn:
+        if parser.called_from_command_line:
+            parser.exit(2, f"{parser.prog}: error: {message}\n")
+        raise CommandError(f"Error: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
 
 
 def describe(difference: Difference) -> str:
