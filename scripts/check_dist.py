@@ -105,6 +105,7 @@ def check_wheel(wheel: Path, version: str, license_expression: str) -> tuple[lis
         f"{PACKAGE}/__init__.py",
         f"{PACKAGE}/py.typed",
         f"{PACKAGE}/sql/reference_schema.sql",
+        *checkout_globbed(f"{PACKAGE}/sql/rollup/*.sql"),
         *checkout_files(f"{PACKAGE}/templates"),
         *checkout_files(f"{PACKAGE}/static"),
         *checkout_globbed(f"{PACKAGE}/migrations/*.py"),
@@ -152,6 +153,7 @@ def check_sdist(sdist: Path, version: str, license_expression: str) -> tuple[lis
         f"{PACKAGE}/__init__.py",
         f"{PACKAGE}/py.typed",
         f"{PACKAGE}/sql/reference_schema.sql",
+        *checkout_globbed(f"{PACKAGE}/sql/rollup/*.sql"),
         *checkout_files(f"{PACKAGE}/templates"),
         *checkout_files(f"{PACKAGE}/static"),
     ]
