@@ -820,9 +820,7 @@ def test_the_rollup_source_setting_is_checked(settings: Any) -> None:
     assert [m.id for m in check_heatmap_settings()] == ["analytics.E016"]
 
 
-def test_the_hosts_own_migrations_of_calls_are_not_blocked(
-    rollup: None, agency: uuid.UUID
-) -> None:
+def test_the_hosts_own_migrations_of_calls_are_not_blocked(rollup: None, agency: uuid.UUID) -> None:
     """Nothing of the rollup depends on calls' columns: Supabase migrations still run."""
     sql("ALTER TABLE calls ALTER COLUMN end_reason TYPE text")
     sql("ALTER TABLE calls ALTER COLUMN status TYPE text")
@@ -838,3 +836,21 @@ def test_the_hosts_own_migrations_of_calls_are_not_blocked(
         "ALTER TABLE calls ALTER COLUMN end_reason TYPE call_end_reason "
         "USING end_reason::call_end_reason"
     )
+
+
+def test_a_truncate_during_the_backfill_fails_the_install_cleanly(
+    agency: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counted snapshot would outlive the truncate: the install says so and undoes."""
+    ended_call(agency)
+    real_backfill = rollup_install.backfill
+
+    def backfill_then_truncate(*args: Any, **kwargs: Any) -> Any:
+        counted = real_backfill(*args, **kwargs)
+        sql("TRUNCATE calls")
+        return counted
+
+    monkeypatch.setattr(rollup_install, "backfill", backfill_then_truncate)
+    with pytest.raises(RollupError, match="truncated while the rollup was being built"):
+        install(using="default")
+    assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]

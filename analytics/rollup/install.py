@@ -307,6 +307,13 @@ def swap_script(calls: str) -> str:
     )
     return f"""
 LOCK TABLE {calls} IN SHARE ROW EXCLUSIVE MODE;
+DO $$
+BEGIN
+    IF (SELECT truncated_at FROM {SCHEMA}.rollup_state) IS NOT NULL THEN
+        RAISE EXCEPTION 'calls was truncated while the rollup was being built: install again';
+    END IF;
+END
+$$;
 INSERT INTO {SCHEMA}.segment_buckets_new AS r
     SELECT * FROM {SCHEMA}.segment_buckets
     ORDER BY agency_id, campaign_id, client_id, bucket

@@ -22,7 +22,10 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.rollup_state (
     version integer NOT NULL,
     ready boolean NOT NULL DEFAULT false,
     installed_at timestamptz NOT NULL DEFAULT now(),
-    ready_at timestamptz NULL
+    ready_at timestamptz NULL,
+    -- Set by every TRUNCATE of calls: one during an install's backfill would leave the
+    -- counted snapshot standing, so the install then fails and is run again.
+    truncated_at timestamptz NULL
 );
 
 -- The unfiltered answer's grain: one row per agency and active bucket.

@@ -141,6 +141,7 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.count_truncated()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     TRUNCATE analytics_heatmap.segment_buckets, analytics_heatmap.agency_buckets;
+    UPDATE analytics_heatmap.rollup_state SET truncated_at = clock_timestamp();
     RETURN NULL;
 END
 $$;
