@@ -99,9 +99,11 @@ class CallHeatmap(Call):
 class RollupBucket(models.Model):
     """Counts of one 15-minute UTC bucket, in the rollup ``heatmap_rollup install`` creates.
 
-    Read only, on PostgreSQL only: the rollup's triggers write it, never Django.
-    The table lives in the app's own schema (``analytics_heatmap``), so ``db_table``
-    is quoted whole, the way Django passes a quoted name through as it is.
+    Read only, on PostgreSQL only: the rollup's triggers write it, never Django. Each
+    model reads a view of the folded counts and the deltas not yet folded, so one bucket
+    may come in several rows, which the heatmap sums. The views live in the app's own
+    schema (``analytics_heatmap``), so ``db_table`` is quoted whole, the way Django
+    passes a quoted name through as it is.
     """
 
     bucket = models.DateTimeField()
@@ -124,7 +126,7 @@ class AgencyBucket(RollupBucket):
 
     class Meta:
         managed = False
-        db_table = '"analytics_heatmap"."agency_buckets"'
+        db_table = '"analytics_heatmap"."agency_counts"'
 
 
 class SegmentBucket(RollupBucket):
@@ -136,4 +138,4 @@ class SegmentBucket(RollupBucket):
 
     class Meta:
         managed = False
-        db_table = '"analytics_heatmap"."segment_buckets"'
+        db_table = '"analytics_heatmap"."segment_counts"'

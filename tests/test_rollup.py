@@ -43,7 +43,12 @@ from analytics.models import Call, User
 from analytics.queries import HeatmapQuery
 from analytics.rollup import install as rollup_install
 from analytics.rollup import state as rollup_state
-from analytics.rollup.inspect import repair_rollup, rollup_differences, rollup_status
+from analytics.rollup.inspect import (
+    fold_pending,
+    repair_rollup,
+    rollup_differences,
+    rollup_status,
+)
 from analytics.rollup.install import RollupError, install, uninstall
 from analytics.selectors import count_calls_by_slot, count_rollup_by_slot, reads_rollup
 from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, mint_token
@@ -341,6 +346,12 @@ class RollupAgainstCalls(RuleBasedStateMachine):
             Call.objects.filter(id__in=self.some_ids(3)).delete()
             sql("TRUNCATE calls")
             raise RuntimeError("roll back")
+
+    @rule()
+    def fold(self) -> None:
+        """The background fold, at any moment: answers are the same before and after."""
+        fold_pending(using="default")
+        assert sql("SELECT count(*) FROM analytics_heatmap.pending") == [(0,)]
 
     @rule()
     def truncate(self) -> None:
@@ -683,6 +694,10 @@ def test_verify_finds_a_damaged_rollup_and_repair_mends_it(rollup: None, agency:
     today = timezone.now().astimezone(UTC).date()
     insert_calls([random_call(rng, [agency], today) for _ in range(300)])
     call_command("heatmap_rollup", "verify", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("heatmap_rollup", "fold", stdout=out)
+    assert re.search(r"Folded [1-9][\d,]* pending deltas", out.getvalue())
+    assert sql("SELECT count(*) FROM analytics_heatmap.pending") == [(0,)]
     sql(
         "UPDATE analytics_heatmap.agency_buckets SET total_calls = total_calls + 3 "
         "WHERE ctid = (SELECT min(ctid) FROM analytics_heatmap.agency_buckets)"

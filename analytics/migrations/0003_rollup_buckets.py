@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 ('agency_id', models.UUIDField(primary_key=True, serialize=False)),
             ],
             options={
-                'db_table': '"analytics_heatmap"."agency_buckets"',
+                'db_table': '"analytics_heatmap"."agency_counts"',
                 'managed': False,
             },
         ),
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 ('client_id', models.UUIDField(null=True)),
             ],
             options={
-                'db_table': '"analytics_heatmap"."segment_buckets"',
+                'db_table': '"analytics_heatmap"."segment_counts"',
                 'managed': False,
             },
         ),

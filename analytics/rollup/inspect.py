@@ -29,6 +29,8 @@ class RollupStatus:
     triggers: tuple[str, ...] = ()
     agency_rows: int = 0
     segment_rows: int = 0
+    #: Deltas the triggers appended that no fold has moved into the grains yet.
+    pending_rows: int = 0
     rollup_bytes: int = 0
     calls_bytes: int = 0
     oldest_bucket: datetime | None = None
@@ -65,17 +67,26 @@ def rollup_status(*, using: str) -> RollupStatus:
             cursor.execute(
                 f"SELECT (SELECT count(*) FROM {SCHEMA}.agency_buckets), "
                 f"(SELECT count(*) FROM {SCHEMA}.segment_buckets), "
+                f"(SELECT count(*) FROM {SCHEMA}.pending), "
                 f"pg_total_relation_size('{SCHEMA}.agency_buckets') "
-                f"+ pg_total_relation_size('{SCHEMA}.segment_buckets'), "
+                f"+ pg_total_relation_size('{SCHEMA}.segment_buckets') "
+                f"+ pg_total_relation_size('{SCHEMA}.pending'), "
                 "pg_total_relation_size(%s::regclass), "
                 f"(SELECT min(bucket) FROM {SCHEMA}.agency_buckets), "
                 f"(SELECT max(bucket) FROM {SCHEMA}.agency_buckets), "
                 f"(SELECT ready_at FROM {SCHEMA}.rollup_state)",
                 [calls],
             )
-            agency_rows, segment_rows, rollup_bytes, calls_bytes, oldest, newest, ready_at = (
-                cursor.fetchone()
-            )
+            (
+                agency_rows,
+                segment_rows,
+                pending_rows,
+                rollup_bytes,
+                calls_bytes,
+                oldest,
+                newest,
+                ready_at,
+            ) = cursor.fetchone()
     except DatabaseError as exc:
         raise RollupError(f"cannot read the rollup: {first_line(exc)}") from exc
     return RollupStatus(
@@ -85,6 +96,7 @@ def rollup_status(*, using: str) -> RollupStatus:
         triggers=triggers,
         agency_rows=agency_rows,
         segment_rows=segment_rows,
+        pending_rows=pending_rows,
         rollup_bytes=rollup_bytes,
         calls_bytes=calls_bytes,
         oldest_bucket=oldest,
@@ -146,6 +158,22 @@ def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
             return int(cursor.fetchone()[0])
     except DatabaseError as exc:
         raise RollupError(f"repair failed: {first_line(exc)}") from exc
+
+
+def fold_pending(*, using: str) -> int:
+    """Move the pending deltas into both grains (``analytics_heatmap.fold``); how many moved.
+
+    Answers are the same before and after; a fold keeps ``pending``, which every
+    heatmap reads beside the grains, small.
+    """
+    connection = postgresql_connection(using)
+    require_installed(using)
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute(f"SELECT {SCHEMA}.fold()")
+            return int(cursor.fetchone()[0])
+    except DatabaseError as exc:
+        raise RollupError(f"fold failed: {first_line(exc)}") from exc
 
 
 def require_installed(using: str) -> None:

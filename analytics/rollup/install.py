@@ -2,18 +2,17 @@
 
 Install runs in three transactions:
 
-1. The SQL of ``analytics/sql/rollup/`` creates the schema, the empty rollup (the
-   "live" tables) and the triggers. Creating a trigger waits for the writers of
-   ``calls`` in flight and makes new ones wait until this commits: milliseconds,
-   under a lock timeout, retried. From its commit on, every write to ``calls`` adds
-   its deltas to the live tables.
+1. The SQL of ``analytics/sql/rollup/`` creates the schema, the empty rollup and the
+   triggers. Creating a trigger waits for the writers of ``calls`` in flight and makes
+   new ones wait until this commits: milliseconds, under a lock timeout, retried.
+   From its commit on, every write to ``calls`` appends its deltas to ``pending``.
 2. One REPEATABLE READ snapshot counts ``calls`` block range by block range (one
-   pass over the table, with progress), takes off what the live tables already held
+   pass over the table, with progress), takes off the deltas ``pending`` already held
    as that same snapshot sees them (those writes are in the count), and bulk-loads
    the result into new tables, indexed afterwards. Nothing anyone else uses is locked.
-3. Under the same lock as step 1, the live tables' deltas are added to the new
-   tables, which then replace them, and the rollup is marked ready. So every write
-   is counted once: before the snapshot by the count, after it by its deltas.
+3. The new tables replace the empty ones and the rollup is marked ready. The heatmap
+   reads them with ``pending`` beside them, so every write is counted once: before
+   the snapshot by the count, after it by its deltas. Writers do not wait for this.
 
 A failed install drops everything it made.
 """
@@ -37,6 +36,7 @@ from analytics.rollup.sql import (
     VERSION,
     calls_table_name,
     install_script,
+    objects_script,
     uninstall_script,
 )
 
@@ -74,12 +74,13 @@ class InstallReport:
     seconds: float = 0.0
     #: How long the first transaction held the lock that makes writers of calls wait.
     trigger_lock_ms: float = 0.0
-    #: How long step 3 held it, to fold the live deltas in and swap the tables.
+    #: How long step 3 took; it holds a lock only ``TRUNCATE`` and DDL on calls wait for.
     swap_lock_ms: float = 0.0
 
     @property
     def longest_block_ms(self) -> float:
-        return max(self.trigger_lock_ms, self.swap_lock_ms)
+        """The longest any writer of calls waited for the install: step 1 alone."""
+        return self.trigger_lock_ms
 
 
 def install(*, using: str, progress: Progress = lambda line: None) -> InstallReport:
@@ -263,15 +264,15 @@ def backfill(connection: BaseDatabaseWrapper, calls: str, progress: Progress) ->
     return rows, buckets
 
 
-#: Step 2's second half, in the counting snapshot. The live tables' rows are writes this
-#: snapshot already counted in calls, so they are taken off here and added back, with
-#: everything written since, by step 3. The agency grain is the segments' sum, as the
-#: triggers keep it. Indexes are built after the load, which is several times faster.
+#: Step 2's second half, in the counting snapshot. The pending deltas it sees are of
+#: writes it already counted in calls, so they are taken off here; the heatmap adds all
+#: of pending back, with everything written since. The agency grain is the segments'
+#: sum, as fold() keeps it. Indexes are built after the load, several times faster.
 BUILD_NEW_TABLES = f"""
 INSERT INTO {SCHEMA}.backfill_delta
     SELECT agency_id, campaign_id, client_id, bucket,
            -total_calls, -connected_calls, -meetings_booked
-    FROM {SCHEMA}.segment_buckets;
+    FROM {SCHEMA}.pending;
 CREATE TABLE {SCHEMA}.segment_buckets_new (LIKE {SCHEMA}.segment_buckets);
 INSERT INTO {SCHEMA}.segment_buckets_new
     SELECT agency_id, campaign_id, client_id, bucket,
@@ -295,18 +296,14 @@ ANALYZE {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new;
 
 
 def swap_script(calls: str) -> str:
-    """Step 3: with writers of calls held off, fold the live deltas in and swap the tables.
+    """Step 3: the new tables replace the empty ones, and the rollup is ready.
 
-    The install script run at the end gives the new tables their row security and
-    privileges, and leaves everything else as it is.
+    Writers of calls only append to ``pending``, so they need not wait: the lock taken
+    on calls holds off only a ``TRUNCATE`` (which empties the rollup) until this commits.
+    The objects script then gives the new tables their row security and privileges.
     """
-    add = (
-        "total_calls = r.total_calls + excluded.total_calls, "
-        "connected_calls = r.connected_calls + excluded.connected_calls, "
-        "meetings_booked = r.meetings_booked + excluded.meetings_booked"
-    )
     return f"""
-LOCK TABLE {calls} IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE {calls} IN SHARE UPDATE EXCLUSIVE MODE;
 DO $$
 BEGIN
     IF (SELECT truncated_at FROM {SCHEMA}.rollup_state) IS NOT NULL THEN
@@ -314,14 +311,7 @@ BEGIN
     END IF;
 END
 $$;
-INSERT INTO {SCHEMA}.segment_buckets_new AS r
-    SELECT * FROM {SCHEMA}.segment_buckets
-    ORDER BY agency_id, campaign_id, client_id, bucket
-    ON CONFLICT (agency_id, campaign_id, client_id, bucket) DO UPDATE SET {add};
-INSERT INTO {SCHEMA}.agency_buckets_new AS r
-    SELECT * FROM {SCHEMA}.agency_buckets
-    ORDER BY agency_id, bucket
-    ON CONFLICT (agency_id, bucket) DO UPDATE SET {add};
+DROP VIEW {SCHEMA}.agency_counts, {SCHEMA}.segment_counts;
 DROP TABLE {SCHEMA}.segment_buckets, {SCHEMA}.agency_buckets;
 ALTER TABLE {SCHEMA}.segment_buckets_new RENAME TO segment_buckets;
 ALTER TABLE {SCHEMA}.segment_buckets
@@ -330,7 +320,7 @@ ALTER INDEX {SCHEMA}.segment_buckets_new_client RENAME TO segment_buckets_client
 ALTER TABLE {SCHEMA}.agency_buckets_new RENAME TO agency_buckets;
 ALTER TABLE {SCHEMA}.agency_buckets
     RENAME CONSTRAINT agency_buckets_new_pkey TO agency_buckets_pkey;
-{install_script(calls)}
+{objects_script(calls)}
 UPDATE {SCHEMA}.rollup_state SET ready = true, ready_at = now();
 """
 

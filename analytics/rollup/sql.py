@@ -18,10 +18,23 @@ TRIGGERS = (
 )
 
 
+#: The one file that touches calls itself (and so makes its writers wait a moment).
+TRIGGERS_FILE = "6_triggers.sql"
+
+
 def install_script(calls_table: str) -> str:
     """Every file, in name order, for ``calls_table`` (already quoted and qualified)."""
-    parts = [path.read_text() for path in sorted(SQL_DIR.glob("*.sql"))]
-    return "\n".join(parts).replace("@calls@", calls_table)
+    return _script(calls_table, sorted(SQL_DIR.glob("*.sql")))
+
+
+def objects_script(calls_table: str) -> str:
+    """Every file but the triggers': the rollup's own objects, refreshed."""
+    paths = [path for path in sorted(SQL_DIR.glob("*.sql")) if path.name != TRIGGERS_FILE]
+    return _script(calls_table, paths)
+
+
+def _script(calls_table: str, paths: list[Path]) -> str:
+    return "\n".join(path.read_text() for path in paths).replace("@calls@", calls_table)
 
 
 def uninstall_script(calls_table: str) -> str:

@@ -1,4 +1,4 @@
-"""``python manage.py heatmap_rollup install | status | verify | uninstall``.
+"""``python manage.py heatmap_rollup install | status | verify | fold | uninstall``.
 
 The heatmap's 15-minute rollup, kept current by triggers on ``calls``
 (:mod:`analytics.rollup`). Run it on the primary, as the owner of ``calls``, over
@@ -15,6 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from analytics.rollup.inspect import (
     Difference,
+    fold_pending,
     repair_rollup,
     rollup_differences,
     rollup_status,
@@ -52,10 +53,14 @@ class Command(BaseCommand):
         )
         verify.add_argument("--agency", metavar="UUID", help="Only this agency's buckets.")
         verify.add_argument("--repair", action="store_true", help="Mend what differs.")
+        fold_action = actions.add_parser(
+            "fold",
+            help="Move the triggers' pending deltas into the rollup; run it every minute.",
+        )
         uninstall_action = actions.add_parser(
             "uninstall", help="Drop the triggers, functions and rollup; the heatmap reads calls."
         )
-        for each in (parser, install_action, status_action, verify, uninstall_action):
+        for each in (parser, install_action, status_action, verify, fold_action, uninstall_action):
             one_line_errors(each)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -70,6 +75,9 @@ class Command(BaseCommand):
                 self.status(using)
             elif action == "verify":
                 self.verify(using, self.parse_agency(options["agency"]), repair=options["repair"])
+            elif action == "fold":
+                moved = fold_pending(using=using)
+                self.stdout.write(f"Folded {moved:,} pending deltas into the rollup.")
             else:
                 self.uninstall(using)
         except RollupError as exc:
@@ -85,9 +93,12 @@ class Command(BaseCommand):
             f"counted into {report.buckets_written:,} rollup rows."
         )
         self.stdout.write(
-            f"Writers of calls waited at most {report.longest_block_ms:.0f} ms "
-            f"(trigger creation {report.trigger_lock_ms:.0f} ms, "
-            f"swapping in the backfill {report.swap_lock_ms:.0f} ms)."
+            f"Writers of calls waited at most {report.longest_block_ms:.0f} ms, "
+            "while the triggers were created."
+        )
+        self.stdout.write(
+            "Fold the triggers' deltas every minute or so: python manage.py heatmap_rollup "
+            "fold, or SELECT analytics_heatmap.fold() from pg_cron (docs/rollup.md)."
         )
 
     def status(self, using: str) -> None:
@@ -100,7 +111,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Triggers on calls: {', '.join(status.triggers) or 'none'}.")
         self.stdout.write(
             f"Rows: {status.agency_rows:,} agency buckets, {status.segment_rows:,} "
-            f"campaign/client buckets; {status.rollup_bytes / 2**20:,.1f} MiB "
+            f"campaign/client buckets, {status.pending_rows:,} pending deltas; "
+            f"{status.rollup_bytes / 2**20:,.1f} MiB "
             f"(calls: {status.calls_bytes / 2**20:,.1f} MiB)."
         )
         if status.oldest_bucket is not None:

@@ -54,6 +54,21 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.segment_buckets (
 CREATE INDEX IF NOT EXISTS segment_buckets_client
     ON analytics_heatmap.segment_buckets (agency_id, client_id, bucket);
 
+-- What the triggers append: per-bucket deltas of the campaign/client grain, which
+-- fold() adds to both grains in the background. Appending takes no row lock, so
+-- writers of the same bucket never wait for each other. Read beside the two grains
+-- through the views below, so an answer is exact before the fold as after it.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.pending (
+    agency_id uuid NOT NULL,
+    campaign_id uuid NULL,
+    client_id uuid NULL,
+    bucket timestamptz NOT NULL,
+    total_calls integer NOT NULL,
+    connected_calls integer NOT NULL,
+    meetings_booked integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_agency ON analytics_heatmap.pending (agency_id, bucket);
+
 -- The backfill's work table: calls counted block range by block range. Unlogged (an
 -- install that fails starts again) and a table rather than a temporary one, so install
 -- works through a pooler too.
@@ -70,4 +85,23 @@ CREATE UNLOGGED TABLE IF NOT EXISTS analytics_heatmap.backfill_delta (
 ALTER TABLE analytics_heatmap.rollup_state ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.agency_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.segment_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.backfill_delta ENABLE ROW LEVEL SECURITY;
+
+-- What the heatmap reads (analytics.models.AgencyBucket, SegmentBucket): the folded
+-- counts and the deltas not folded yet, side by side. The heatmap sums per weekday and
+-- hour anyway, so a bucket in both adds up.
+CREATE OR REPLACE VIEW analytics_heatmap.agency_counts AS
+    SELECT agency_id, bucket, total_calls, connected_calls, meetings_booked
+    FROM analytics_heatmap.agency_buckets
+    UNION ALL
+    SELECT agency_id, bucket, total_calls, connected_calls, meetings_booked
+    FROM analytics_heatmap.pending;
+CREATE OR REPLACE VIEW analytics_heatmap.segment_counts AS
+    SELECT agency_id, campaign_id, client_id, bucket, total_calls, connected_calls,
+           meetings_booked
+    FROM analytics_heatmap.segment_buckets
+    UNION ALL
+    SELECT agency_id, campaign_id, client_id, bucket, total_calls, connected_calls,
+           meetings_booked
+    FROM analytics_heatmap.pending;

@@ -3,7 +3,8 @@
 -- others, @calls@ replaced by the calls table's quoted, qualified name. Every statement may
 -- run again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE.
 
--- Every bucket where the rollup and a fresh count of calls differ, both grains, read
+-- Every bucket where the rollup (folded and pending, as the heatmap reads it) and a
+-- fresh count of calls differ, both grains, read
 -- in one statement and so in one snapshot: a write committing meanwhile is either in
 -- both or in neither. Zero rows count as absent. p_agency NULL compares every agency.
 -- STABLE, so it reads its caller's snapshot, and neither SECURITY DEFINER nor SET, so
@@ -42,7 +43,7 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.differences(p_agency uuid DEFAULT N
                    s.total_calls::bigint AS r_total, s.connected_calls::bigint AS r_connected,
                    s.meetings_booked::bigint AS r_booked,
                    0::bigint AS f_total, 0::bigint AS f_connected, 0::bigint AS f_booked
-            FROM analytics_heatmap.segment_buckets AS s
+            FROM analytics_heatmap.segment_counts AS s
             WHERE p_agency IS NULL OR s.agency_id = p_agency
             UNION ALL
             SELECT f.agency_id, f.campaign_id, f.client_id, f.bucket, 0, 0, 0,
@@ -61,7 +62,7 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.differences(p_agency uuid DEFAULT N
                    a.total_calls::bigint AS r_total, a.connected_calls::bigint AS r_connected,
                    a.meetings_booked::bigint AS r_booked,
                    0::bigint AS f_total, 0::bigint AS f_connected, 0::bigint AS f_booked
-            FROM analytics_heatmap.agency_buckets AS a
+            FROM analytics_heatmap.agency_counts AS a
             WHERE p_agency IS NULL OR a.agency_id = p_agency
             UNION ALL
             SELECT f.agency_id, f.bucket, 0, 0, 0, f.total, f.connected, f.booked
@@ -85,6 +86,8 @@ DECLARE
     mended bigint := 0;
     touched bigint;
 BEGIN
+    -- Not while a fold runs: both upsert the same buckets.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('analytics_heatmap'));
     INSERT INTO analytics_heatmap.segment_buckets AS r
         (agency_id, campaign_id, client_id, bucket, total_calls, connected_calls, meetings_booked)
     SELECT d.agency_id, d.campaign_id, d.client_id, d.bucket, d.fresh_total - d.rollup_total,
