@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.agency_buckets (
     connected_calls integer NOT NULL,
     meetings_booked integer NOT NULL,
     PRIMARY KEY (agency_id, bucket)
-);
+) WITH (fillfactor = 80);  -- room for fold()'s updates in place (HOT)
 
 -- The filtered answers' grain: one row per agency, campaign, client and active bucket.
 -- NULLS NOT DISTINCT (PostgreSQL 15): a call without a campaign or client has one row.
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.segment_buckets (
     connected_calls integer NOT NULL,
     meetings_booked integer NOT NULL,
     CONSTRAINT segment_buckets_key UNIQUE NULLS NOT DISTINCT (agency_id, campaign_id, client_id, bucket)
-);
+) WITH (fillfactor = 80);
 -- The key serves ?campaign_id= (and both); this serves ?client_id= alone.
 CREATE INDEX IF NOT EXISTS segment_buckets_client
     ON analytics_heatmap.segment_buckets (agency_id, client_id, bucket);
