@@ -164,16 +164,22 @@ def fold_pending(*, using: str) -> int:
     """Move the pending deltas into both grains (``analytics_heatmap.fold``); how many moved.
 
     Answers are the same before and after; a fold keeps ``pending``, which every
-    heatmap reads beside the grains, small.
+    heatmap reads beside the grains, small. Run outside a transaction: it vacuums.
     """
     connection = postgresql_connection(using)
     require_installed(using)
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(f"SELECT {SCHEMA}.fold()")
-            return int(cursor.fetchone()[0])
+            moved = int(cursor.fetchone()[0])
+        if moved:
+            # The moved rows are dead in the index every heatmap reads pending through;
+            # VACUUM runs outside a transaction, which this command is.
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM {SCHEMA}.pending")
     except DatabaseError as exc:
         raise RollupError(f"fold failed: {first_line(exc)}") from exc
+    return moved
 
 
 def require_installed(using: str) -> None:
