@@ -869,3 +869,15 @@ def test_a_truncate_during_the_backfill_fails_the_install_cleanly(
     with pytest.raises(RollupError, match="truncated while the rollup was being built"):
         install(using="default")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
+
+
+def test_a_rollup_whose_triggers_are_gone_is_not_read(rollup: None, agency: uuid.UUID) -> None:
+    """Without its triggers the rollup goes stale: the scan answers, status says so."""
+    assert reads_rollup(query_for("UTC"))
+    sql("DROP TRIGGER analytics_heatmap_insert ON calls")
+    rollup_state.forget()
+    assert not reads_rollup(query_for("UTC"))
+    with pytest.raises(CommandError, match="cannot answer yet"):
+        call_command("heatmap_rollup", "status", stdout=io.StringIO())
+    install(using="default")  # a rollup that is not current is installed afresh
+    assert reads_rollup(query_for("UTC"))

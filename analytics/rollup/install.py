@@ -94,11 +94,12 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
         with connection.cursor() as cursor:
             calls = check_privileges(cursor)
         current = state.read_state(using)
-        if current.installed and current.ready and current.version == VERSION:
+        if current.answers:
             run_ddl(connection, install_script(calls), progress)
             return InstallReport(already_installed=True)
         if current.installed:
-            progress("removing an unfinished or older rollup first")
+            # Unfinished, older, or missing triggers (so it missed writes): built anew.
+            progress("removing an unfinished, older or stale rollup first")
             run_ddl(connection, uninstall_script(calls), progress)
         try:
             lock_ms = run_ddl(connection, install_script(calls), progress, mark_installed=True)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
 
-from analytics.rollup.sql import SCHEMA, VERSION
+from analytics.models import Call
+from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION
 
 #: Seconds a process trusts what it last read.
 REMEMBER_SECONDS = 5.0
@@ -28,6 +29,13 @@ class RollupState:
     installed: bool
     ready: bool = False
     version: int | None = None
+    #: How many of the rollup's triggers are on calls: all of them, or it is going stale
+    #: (``DROP TABLE calls`` and a new calls, say, drop them and leave the rollup).
+    triggers: int = 0
+
+    @property
+    def answers(self) -> bool:
+        return self.ready and self.version == VERSION and self.triggers == len(TRIGGERS)
 
 
 def read_state(using: str) -> RollupState:
@@ -51,15 +59,21 @@ def read_state(using: str) -> RollupState:
         row = cursor.fetchone()
         if row is None or not row[0]:
             return RollupState(installed=row is not None)
-        cursor.execute(f"SELECT ready, version FROM {SCHEMA}.rollup_state")
+        cursor.execute(
+            f"SELECT ready, version, (SELECT count(*) FROM pg_catalog.pg_trigger "
+            "WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)) "
+            f"FROM {SCHEMA}.rollup_state",
+            [Call._meta.db_table, list(TRIGGERS)],
+        )
         state = cursor.fetchone()
     if state is None:
         return RollupState(installed=True)
-    return RollupState(installed=True, ready=bool(state[0]), version=int(state[1]))
+    ready, version, triggers = state
+    return RollupState(installed=True, ready=bool(ready), version=int(version), triggers=triggers)
 
 
 def rollup_ready(using: str) -> bool:
-    """True when the rollup of this version is installed and backfilled on ``using``."""
+    """True when the rollup of this version is installed, backfilled and kept current."""
     now = time.monotonic()
     with _lock:
         known = _known.get(using)
@@ -70,7 +84,7 @@ def rollup_ready(using: str) -> bool:
     except DatabaseError:
         ready = False
     else:
-        ready = state.ready and state.version == VERSION
+        ready = state.answers
     with _lock:
         _known[using] = (now, ready)
     return ready
