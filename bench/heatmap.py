@@ -7,8 +7,13 @@ measures, alternating and over several rounds, the median and spread of
 fastest hand-written SQL statement for the same 168 cells, and (c) the
 original edge function's design (fetch every matching row, count in Python),
 checks that all three agree, prints a/b and c/a, and reports each design's
-peak memory growth in a fresh process. ``--calls 100000 --agency-calls 40000``
-makes a quick run. It is a program to run on demand, not a test.
+peak memory growth in a fresh process. Then it measures the 15-minute rollup
+(:mod:`bench.rollup`): raw scan against rollup through the endpoint, the first
+request after a restart (``--restart``), writers with and without the rollup's
+triggers, the install under writers, and the load run, ending in one table of
+figures against goals. ``--rollup-only`` and ``--skip-rollup`` run one part.
+``--calls 100000 --agency-calls 40000`` makes a quick run. It is a program to run
+on demand, not a test.
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ def configure_django(database_url: str) -> None:
         SUPABASE_JWT_SECRET=JWT_SECRET,
         ANALYTICS_HEATMAP_CACHE_TTL=0,  # measure the work, not a cache hit
         ANALYTICS_HEATMAP_STATEMENT_TIMEOUT=600,  # a cold first read of 3.4 GB takes >10 s here
+        ANALYTICS_HEATMAP_THROTTLE_RATE=None,  # the rollup section asks hundreds of times a minute
+        # Designs (a)-(c) are the raw scan; bench.rollup switches the source for its own part.
+        ANALYTICS_HEATMAP_SOURCE="raw",
     )
     django.setup()
 
@@ -238,6 +246,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", default="90d", choices=["7d", "30d", "90d"])
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS)")
     parser.add_argument("--skip-memory", action="store_true")
+    group = parser.add_argument_group("the rollup (bench/rollup.py)")
+    group.add_argument("--rollup-only", action="store_true", help="skip designs (a)-(c)")
+    group.add_argument("--skip-rollup", action="store_true", help="designs (a)-(c) only")
+    group.add_argument(
+        "--restart",
+        action="store_true",
+        help="time the first request after restarting PostgreSQL (pg_ctlcluster, as root; "
+        "waits until no pytest runs, up to 10 minutes)",
+    )
+    group.add_argument("--inserts", type=int, default=2000, help="single-row INSERTs timed")
+    group.add_argument("--writer-threads", type=int, default=8, help="concurrent UPDATE writers")
+    group.add_argument("--updates-per-thread", type=int, default=1000)
+    group.add_argument("--install-writers", type=int, default=4, help="writers during install")
+    group.add_argument(
+        "--load-database-url",
+        default=None,
+        help="bench.load's dataset, rebuilt with the rollup (default: heatmap_load_rollup on "
+        "--database-url's server; not heatmap_load, which the tox load environment uses)",
+    )
+    group.add_argument("--load-clients", type=int, default=32)
+    group.add_argument("--load-duration", type=float, default=10.0, help="seconds per run")
+    group.add_argument("--load-rounds", type=int, default=2, help="runs per source, alternating")
+    group.add_argument("--skip-load", action="store_true")
     args = parser.parse_args(argv)
 
     spec = DatasetSpec(
@@ -249,6 +280,45 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dataset: {spec.fingerprint}")
     print("built" if ensure_dataset(connection, spec) else "reused (same spec)")
 
+    if not args.rollup_only:
+        status = raw_designs(args, connection)
+        if status:
+            return status
+    if args.skip_rollup:
+        return 0
+    from bench import rollup
+
+    connection.close()
+    load_url = args.load_database_url or _on_same_server(args.database_url, "heatmap_load_rollup")
+    return rollup.run(
+        rollup.Options(
+            database_url=args.database_url,
+            load_database_url=load_url,
+            period=args.period,
+            rounds=args.rounds,
+            explain=args.explain,
+            restart=args.restart,
+            inserts=args.inserts,
+            threads=args.writer_threads,
+            per_thread=args.updates_per_thread,
+            install_writers=args.install_writers,
+            load_clients=args.load_clients,
+            load_duration=args.load_duration,
+            load_rounds=args.load_rounds,
+            skip_load=args.skip_load,
+        )
+    )
+
+
+def _on_same_server(database_url: str, name: str) -> str:
+    """``database_url`` with another database name."""
+    base, _, rest = database_url.partition("?")
+    url = base.rsplit("/", 1)[0] + "/" + name
+    return url + ("?" + rest if rest else "")
+
+
+def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
+    """Designs (a)-(c) on the raw scan: the endpoint, the fastest SQL, fetch-and-count."""
     start, end = window(args.period)
     params = {"agency": str(BIG_AGENCY_ID), "start": start, "end": end}
     runners: dict[str, Callable[[], Cells]] = {"a endpoint": endpoint_runner(args.period)}
