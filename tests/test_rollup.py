@@ -53,7 +53,9 @@ from analytics.rollup.install import RollupError, install, uninstall
 from analytics.selectors import count_calls_by_slot, count_rollup_by_slot, reads_rollup
 from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, mint_token
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("on_postgresql")]
+pytestmark = pytest.mark.django_db(
+    transaction=True
+)  # every test skips off PostgreSQL (clean_database)
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Zones whose offsets are quarter and half hours, with daylight-saving changes inside
@@ -91,7 +93,7 @@ def empty_calls() -> None:
 
 
 @pytest.fixture(autouse=True)
-def clean_database() -> Iterator[None]:
+def clean_database(on_postgresql: None) -> Iterator[None]:
     """Each test starts and ends with empty tables and no rollup."""
     rollup_state.forget()
     empty_calls()
