@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_database(args.database_url)
     connection = connect(args.database_url)
     configure_django(args.database_url)
+    from bench import rollup
+
+    code = rollup.import_app()
     print(f"dataset: {spec.fingerprint}")
     print("built" if ensure_dataset(connection, spec) else "reused (same spec)")
 
@@ -286,8 +289,6 @@ def main(argv: list[str] | None = None) -> int:
             return status
     if args.skip_rollup:
         return 0
-    from bench import rollup
-
     connection.close()
     load_url = args.load_database_url or _on_same_server(args.database_url, "heatmap_load_rollup")
     return rollup.run(
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             load_duration=args.load_duration,
             load_rounds=args.load_rounds,
             skip_load=args.skip_load,
+            code=code,
         )
     )
 

@@ -163,8 +163,18 @@ class PytestWatch(threading.Thread):
 WATCH = PytestWatch()
 
 
+def import_app() -> str:
+    """Import every rollup module now, and fingerprint the code just imported."""
+    import analytics.rollup.inspect
+    import analytics.rollup.install
+    import analytics.selectors  # noqa: F401
+
+    return code_fingerprint()
+
+
 def code_fingerprint() -> str:
-    """A hash of the app's Python and SQL as they are on disk now.
+    """A hash of the app's Python and SQL as they are on disk now; take it as the app is
+    imported (bench.heatmap does, with every rollup module) and again at the end.
 
     The Python is imported once, but the install reads its SQL files when it runs: if
     the app changes during a run, the install mixes two versions and its counts mean
@@ -218,12 +228,9 @@ def ensure_installed() -> None:
 
 def fold_all() -> None:
     """Fold what is pending, as the scheduled fold (every minute) keeps it: near empty."""
-    from analytics.rollup.inspect import fold_pending
-
-    began = time.perf_counter()
-    moved = fold_pending(using=DATABASE)
+    moved, ms = fold()
     if moved:
-        print(f"folded {moved:,} pending deltas in {(time.perf_counter() - began) * 1000:,.0f} ms")
+        print(f"folded {moved:,} pending deltas in {ms:,.0f} ms")
 
 
 # --- 1. reads -----------------------------------------------------------------------------
@@ -766,11 +773,13 @@ class WriterFigures:
     folds: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
 
-def fold(cursor: Any) -> tuple[int, float]:
-    """``analytics_heatmap.fold()``, as a scheduler runs it: (deltas moved, ms)."""
+def fold() -> tuple[int, float]:
+    """One fold as ``manage.py heatmap_rollup fold`` runs it (``fold_pending``: the fold,
+    then a VACUUM of ``pending``): (deltas moved, ms)."""
+    from analytics.rollup.inspect import fold_pending
+
     began = time.perf_counter()
-    cursor.execute("SELECT analytics_heatmap.fold()")
-    moved = int(cursor.fetchone()[0])
+    moved = fold_pending(using=DATABASE)
     return moved, (time.perf_counter() - began) * 1000
 
 
@@ -794,9 +803,9 @@ def measure_writers(
     print(f"\n-- writers, {label}", flush=True)
     folds: dict[str, list[tuple[int, float]]] = {}
 
-    def folded(name: str, cursor: Any) -> None:
+    def folded(name: str) -> None:
         if folding:
-            folds.setdefault(name, []).append(fold(cursor))
+            folds.setdefault(name, []).append(fold())
 
     connection = connect(database_url)
     try:
@@ -804,16 +813,16 @@ def measure_writers(
             delete_kind(cursor)
             for n in range(100):  # warm-up: the plan, the index pages, the rollup's rows
                 cursor.execute(SINGLE_INSERT, single_insert_params(SINGLE, 10_000_000 + n))
-            folded("warm-up", cursor)
+            folded("warm-up")
             single = Sample()
             for n in range(inserts):
                 params = single_insert_params(SINGLE, n)
                 began = time.perf_counter()
                 cursor.execute(SINGLE_INSERT, params)
                 single.values.append((time.perf_counter() - began) * 1000)
-            folded(f"{inserts:,} single-row INSERTs", cursor)
+            folded(f"{inserts:,} single-row INSERTs")
             delete_kind(cursor, SINGLE)
-            folded("warm-up", cursor)
+            folded("warm-up")
             print(
                 f"  single-row INSERT, autocommit: p50 {number(single.median)} ms, "
                 f"p99 {number(percentile(single.values, 0.99))} ms over {inserts:,}"
@@ -824,20 +833,20 @@ def measure_writers(
                 began = time.perf_counter()
                 cursor.execute(BULK_INSERT, {"agency": str(BIG_AGENCY_ID), "rows": bulk_rows})
                 bulk.values.append((time.perf_counter() - began) * 1000)
-                folded(f"a {bulk_rows // 1000}k-row INSERT ... SELECT", cursor)
+                folded(f"a {bulk_rows // 1000}k-row INSERT ... SELECT")
                 began = time.perf_counter()
                 delete_kind(cursor, BULK)
                 bulk_delete.values.append((time.perf_counter() - began) * 1000)
-                folded(f"its {bulk_rows // 1000}k-row DELETE", cursor)
+                folded(f"its {bulk_rows // 1000}k-row DELETE")
             print(
                 f"  {bulk_rows:,}-row INSERT ... SELECT: {bulk.show()}; its DELETE "
                 f"{bulk_delete.show()} ({rounds} rounds)"
             )
         rate, update_ms = concurrent_endings(database_url, connection, threads, per_thread)
         with connection.cursor() as cursor:
-            folded(f"{threads * per_thread:,} UPDATEs of one bucket", cursor)
+            folded(f"{threads * per_thread:,} UPDATEs of one bucket")
             delete_kind(cursor, ENDING)
-            folded("warm-up", cursor)
+            folded("warm-up")
         print(
             f"  {threads} connections ending calls of one 15-minute bucket: {rate:,.0f} updates/s "
             f"(p50 {number(update_ms.median)} ms, "
@@ -851,7 +860,7 @@ def measure_writers(
     finally:
         with connection.cursor() as cursor:
             delete_kind(cursor)
-            folded("warm-up", cursor)
+            folded("warm-up")
         connection.close()
     return WriterFigures(single, bulk, bulk_delete, rate, update_ms, folds)
 
@@ -1092,13 +1101,13 @@ def install_under_writers(database_url: str, *, writers: int) -> list[Line]:
     for difference in differences[:10]:
         print(f"    {difference}")
     with connection.cursor() as cursor:
-        pending, fold_ms = fold(cursor)
+        pending, fold_ms = fold()
         print(
             f"  fold of the deltas written during and after the install: {pending:,} in "
             f"{fold_ms:,.0f} ms"
         )
         removed = delete_kind(cursor)
-        fold(cursor)
+        fold()
     connection.close()
     print(f"  deleted the writers' {removed:,} calls")
     if differences:
@@ -1341,6 +1350,8 @@ class Options:
     load_duration: float
     load_rounds: int
     skip_load: bool
+    #: code_fingerprint() when the app was imported, to tell a change during the run.
+    code: str = ""
 
 
 def run(options: Options) -> int:
@@ -1349,7 +1360,7 @@ def run(options: Options) -> int:
     However it ends, the rows it added are gone and the rollup is installed again.
     """
     WATCH.start()
-    fingerprint = code_fingerprint()
+    fingerprint = options.code or code_fingerprint()
     try:
         lines = measure_all(options)
     finally:
