@@ -165,6 +165,11 @@ def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...
             # and the next one reads the rollup's state again.
             logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
             rollup_state.forget(conf.HEATMAP_DATABASE)
+    return scan_calls_for(agency_id=agency_id, query=query)
+
+
+def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+    """:func:`count_calls_by_slot` for ``query``: the raw scan, whatever the source."""
     return count_calls_by_slot(
         agency_id=agency_id,
         start=query.start,

@@ -50,7 +50,7 @@ from analytics.rollup.inspect import (
     rollup_status,
 )
 from analytics.rollup.install import RollupError, install, uninstall
-from analytics.selectors import count_calls_by_slot, count_rollup_by_slot, reads_rollup
+from analytics.selectors import count_rollup_by_slot, reads_rollup, scan_calls_for
 from tests.conftest import HEATMAP_CSV_URL, HEATMAP_URL, mint_token
 
 pytestmark = pytest.mark.django_db(
@@ -167,19 +167,10 @@ def query_for(
     )
 
 
-def raw_cells(agency_id: uuid.UUID, query: HeatmapQuery) -> Any:
-    return count_calls_by_slot(
-        agency_id=agency_id,
-        start=query.start,
-        end=query.end,
-        campaign_id=query.campaign_id,
-        client_id=query.client_id,
-        zone=query.zone.tzinfo,
-    )
-
-
 def assert_rollup_equals_raw(agency_id: uuid.UUID, query: HeatmapQuery) -> None:
-    assert count_rollup_by_slot(agency_id=agency_id, query=query) == raw_cells(agency_id, query)
+    assert count_rollup_by_slot(agency_id=agency_id, query=query) == scan_calls_for(
+        agency_id=agency_id, query=query
+    )
 
 
 CALL_COLUMNS = (
