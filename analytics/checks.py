@@ -95,6 +95,15 @@ def _check_claims() -> list[CheckMessage]:
                 id="analytics.E004",
             )
         )
+    messages += _seconds_above_zero(
+        "ANALYTICS_JWT_MAX_LIFETIME_SECONDS", conf.JWT_MAX_LIFETIME_SECONDS, "analytics.E018"
+    )
+    for name, value, check_id in (
+        ("ANALYTICS_ALLOW_ANONYMOUS_USERS", conf.ALLOW_ANONYMOUS_USERS, "analytics.E019"),
+        ("ANALYTICS_REQUIRE_LIVE_SESSION", conf.REQUIRE_LIVE_SESSION, "analytics.E020"),
+    ):
+        if not isinstance(value, bool):
+            messages.append(Error(f"{name} must be True or False.", id=check_id))
     return messages
 
 
@@ -169,8 +178,33 @@ def check_heatmap_settings(
                 id="analytics.E015",
             )
         )
-    # The throttle counts in the same cache as the answers, even with caching off.
-    if (caching or rate) and conf.HEATMAP_CACHE not in settings.CACHES:
+    agency_rate = conf.HEATMAP_AGENCY_THROTTLE_RATE
+    if not is_valid_rate(agency_rate):
+        messages.append(
+            Error(
+                f"ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE is {agency_rate!r}, "
+                "not a rate such as '600/min'.",
+                hint="As ANALYTICS_HEATMAP_THROTTLE_RATE: '<requests>/<period>', or None or ''.",
+                id="analytics.E021",
+            )
+        )
+    scans = conf.HEATMAP_MAX_CONCURRENT_SCANS
+    if scans is not None and (isinstance(scans, bool) or not isinstance(scans, int) or scans < 1):
+        messages.append(
+            Error(
+                "ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS must be a whole number above 0, "
+                "or None for no cap.",
+                id="analytics.E022",
+            )
+        )
+    messages += _seconds_above_zero(
+        "ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS", conf.HEATMAP_SCAN_WAIT_SECONDS, "analytics.E023"
+    )
+    messages += _seconds_above_zero(
+        "ANALYTICS_ADMIN_STATEMENT_TIMEOUT", conf.ADMIN_STATEMENT_TIMEOUT, "analytics.E024"
+    )
+    # The throttles count in the same cache as the answers, even with caching off.
+    if (caching or rate or agency_rate) and conf.HEATMAP_CACHE not in settings.CACHES:
         messages.append(
             Error(
                 f"ANALYTICS_HEATMAP_CACHE names {conf.HEATMAP_CACHE!r}, which is not in CACHES.",

@@ -16,6 +16,9 @@ from django.conf import settings
 #: Where the heatmap's counts come from (``ANALYTICS_HEATMAP_SOURCE``).
 HEATMAP_SOURCES = ("auto", "raw", "rollup")
 
+#: Supabase Auth's longest allowed JWT expiry (``jwt_exp`` in the project's Auth settings).
+SUPABASE_MAX_JWT_EXPIRY_SECONDS = 7 * 24 * 3600
+
 #: Supabase serves its JWKS with a 10-minute cache; a revoked key must not be
 #: trusted for longer than that here either, whatever the host configures.
 MAX_JWKS_CACHE_SECONDS = 600.0
@@ -67,6 +70,26 @@ class AnalyticsSettings:
         """Clock skew tolerated on ``exp``/``nbf``/``iat`` between Supabase and us."""
         leeway: int = _setting("ANALYTICS_JWT_LEEWAY_SECONDS", 30)
         return leeway
+
+    @property
+    def JWT_MAX_LIFETIME_SECONDS(self) -> float:
+        """The longest ``exp - iat`` accepted: Supabase never issues longer (one week)."""
+        seconds: float = _setting(
+            "ANALYTICS_JWT_MAX_LIFETIME_SECONDS", SUPABASE_MAX_JWT_EXPIRY_SECONDS
+        )
+        return seconds
+
+    @property
+    def ALLOW_ANONYMOUS_USERS(self) -> bool:
+        """Whether tokens of Supabase's anonymous sign-ins (``is_anonymous: true``) are served."""
+        allowed: bool = _setting("ANALYTICS_ALLOW_ANONYMOUS_USERS", False)
+        return allowed
+
+    @property
+    def REQUIRE_LIVE_SESSION(self) -> bool:
+        """Whether the token's ``session_id`` must still be in ``auth.sessions`` (one read)."""
+        required: bool = _setting("ANALYTICS_REQUIRE_LIVE_SESSION", False)
+        return required
 
     @property
     def JWKS_CACHE_SECONDS(self) -> float:
@@ -135,6 +158,39 @@ class AnalyticsSettings:
         """
         rate: str | None = _setting("ANALYTICS_HEATMAP_THROTTLE_RATE", "120/min") or None
         return rate
+
+    @property
+    def HEATMAP_AGENCY_THROTTLE_RATE(self) -> str | None:
+        """Requests all the users of one agency may make together (``"600/min"``); ``None``
+        or ``""`` turns it off. Five users at the per-user rate, or a dashboard open on
+        every desk of a busy floor, refreshing each 6 s: a team's use, not a script's.
+        """
+        rate: str | None = (
+            _setting("ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE", "600/min") or None
+        )
+        return rate
+
+    @property
+    def HEATMAP_MAX_CONCURRENT_SCANS(self) -> int | None:
+        """Scans of ``calls`` one agency may run at once on PostgreSQL; ``None``: no cap.
+
+        The cap is shared by every app server (PostgreSQL advisory locks); the rollup's
+        reads are cheap and never capped.
+        """
+        scans: int | None = _setting("ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS", 2)
+        return scans
+
+    @property
+    def HEATMAP_SCAN_WAIT_SECONDS(self) -> float:
+        """How long a request waits for a scan slot of its agency before answering 503."""
+        seconds: float = _setting("ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS", 5.0)
+        return seconds
+
+    @property
+    def ADMIN_STATEMENT_TIMEOUT(self) -> float:
+        """Seconds an admin page's query on ``calls`` may run on PostgreSQL before it stops."""
+        seconds: float = _setting("ANALYTICS_ADMIN_STATEMENT_TIMEOUT", 5.0)
+        return seconds
 
 
 conf = AnalyticsSettings()

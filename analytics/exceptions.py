@@ -40,6 +40,26 @@ class UserHasNoAgency(PermissionDenied):
     default_code = "user_without_agency"
 
 
+class AnonymousUserRefused(PermissionDenied):
+    """403: the token is genuine, but from an anonymous sign-in (``is_anonymous: true``)."""
+
+    default_detail = "Anonymous users cannot read this; sign in with an account."
+    default_code = "anonymous_user"
+
+
+class SessionEnded(AuthenticationFailed):
+    """401: ``ANALYTICS_REQUIRE_LIVE_SESSION`` is on and the token's session is gone."""
+
+    default_detail = "The session this access token belongs to has ended; sign in again."
+    default_code = "session_ended"
+
+
+class SessionsQueryFailed(APIException):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = "Failed to query sessions table"
+    default_code = "sessions_query_failed"
+
+
 class UsersQueryFailed(APIException):
     status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
     default_detail = "Failed to query users table"
@@ -58,6 +78,27 @@ class SigningKeysUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The keys that verify access tokens cannot be read right now; try again soon."
     default_code = "jwks_unavailable"
+
+
+class PreconditionFailed(APIException):
+    """412: ``If-Match`` (or ``If-Unmodified-Since``) does not hold for the current answer."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The heatmap no longer matches the If-Match precondition."
+    default_code = "precondition_failed"
+
+
+class ScansBusy(APIException):
+    """503 with ``Retry-After``: the agency already runs as many scans as it may."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Too many heatmaps of this agency are being counted right now; retry soon."
+    default_code = "scans_busy"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        #: DRF's handler writes ``Retry-After`` from ``wait``, as for a 429.
+        self.wait = retry_after
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

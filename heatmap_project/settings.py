@@ -181,9 +181,16 @@ SPECTACULAR_SETTINGS = {
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }
 
+# To stderr: the app's own messages, and Django's errors (a 500's traceback from
+# django.request, a refused host or a bad CSRF token from django.security), which
+# Django sends nowhere when DEBUG is off but to ADMINS by mail.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"analytics": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "analytics": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
