@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from uuid import UUID
 
 from django.db import connections, transaction
 from django.db.backends.utils import CursorWrapper
 
 from analytics.conf import conf
+from analytics.domain import ScanSlotsBusy
+
+#: The first key of the scan slots' advisory locks: ``hashtext('analytics.scan_slots')``
+#: would do as well; a constant keeps the locks recognisable in ``pg_locks`` (``classid``).
+SCAN_SLOT_LOCK_SPACE = 0x48454154  # "HEAT"
+#: How often a request waiting for a scan slot tries again.
+SCAN_SLOT_POLL_SECONDS = 0.05
 
 
 def heatmap_settings() -> dict[str, str]:
@@ -55,3 +65,33 @@ def set_local(cursor: CursorWrapper, values: dict[str, str]) -> None:
     """``SET LOCAL`` for several settings in one round trip (``set_config(..., true)``)."""
     params = [item for pair in values.items() for item in pair]
     cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params)
+
+
+def take_scan_slot(using: str, agency_id: UUID) -> None:
+    """Hold one of the agency's ``ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS`` slots to the
+    end of the current transaction, waiting at most ``ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS``.
+
+    A slot is a transaction-level advisory lock, so every app server (and a
+    transaction-mode pooler) shares the count, and a slot frees itself when the
+    scan's transaction ends, however it ends. With no slot free in time it raises
+    :class:`ScanSlotsBusy`. No cap on SQLite, or with the setting ``None``.
+    """
+    connection = connections[using]
+    slots = conf.HEATMAP_MAX_CONCURRENT_SCANS
+    if slots is None or connection.vendor != "postgresql":
+        return
+    wait = conf.HEATMAP_SCAN_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    with connection.cursor() as cursor:
+        while True:
+            # LIMIT 1 stops at the first lock taken: no slot is held but the one returned.
+            cursor.execute(
+                "SELECT slot FROM generate_series(0, %s - 1) AS slot"
+                " WHERE pg_try_advisory_xact_lock(%s, hashtext(%s || ':' || slot)) LIMIT 1",
+                [slots, SCAN_SLOT_LOCK_SPACE, str(agency_id)],
+            )
+            if cursor.fetchone() is not None:
+                return
+            if time.monotonic() >= deadline:
+                raise ScanSlotsBusy(retry_after=max(1, math.ceil(wait)))
+            time.sleep(SCAN_SLOT_POLL_SECONDS)

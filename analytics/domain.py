@@ -223,3 +223,12 @@ class Heatmap:
 
 class CallsQueryError(Exception):
     """The database could not answer the calls query (it has been logged)."""
+
+
+class ScanSlotsBusy(CallsQueryError):
+    """The agency already ran as many scans of calls as it may; none freed up in time."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many scans of this agency's calls are running")
+        #: Seconds after which one is likely free again.
+        self.retry_after = retry_after

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import TooManyFieldsSent
-from rest_framework.exceptions import ErrorDetail, ValidationError
+from django.utils.http import parse_header_parameters
+from rest_framework.exceptions import ErrorDetail, NotAcceptable, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -115,8 +117,11 @@ class FormatParamNegotiation(DefaultContentNegotiation):
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]}) from exc
         wanted = format_suffix or params.get(self.format_param)
         if wanted is None:
+            acceptable = self.acceptable_renderers(request, renderers)
+            if not acceptable:
+                raise NotAcceptable()
             chosen: tuple[BaseRenderer, str] = super().select_renderer(
-                request, renderers, format_suffix
+                request, acceptable, format_suffix
             )
             return chosen
         for renderer in renderers:
@@ -124,3 +129,48 @@ class FormatParamNegotiation(DefaultContentNegotiation):
                 return renderer, renderer.media_type
         message = ErrorDetail(f'"{wanted}" is not a valid choice.', code="invalid_choice")
         raise ValidationError({self.format_param: [message]})
+
+    def acceptable_renderers(
+        self, request: Request, renderers: Iterable[BaseRenderer]
+    ) -> list[BaseRenderer]:
+        """``renderers`` but those ``Accept`` refuses with ``q=0`` (RFC 9110, 12.4.2).
+
+        DRF orders ``Accept`` by how specific each range is and ignores ``q``, so
+        ``text/csv;q=0`` would still be answered in CSV. A renderer is refused when
+        the most specific range that matches its media type has ``q=0``.
+        """
+        ranges = [_accept_range(item) for item in self.get_accept_list(request)]
+        acceptable = []
+        for renderer in renderers:
+            main, _, sub = renderer.media_type.partition("/")
+            matching = [
+                (precedence, quality)
+                for (range_main, range_sub, precedence, quality) in ranges
+                if range_main in ("*", main) and range_sub in ("*", sub)
+            ]
+            if not matching or max(matching)[1] > 0:
+                acceptable.append(renderer)
+        return acceptable
+
+
+def _accept_range(item: str) -> tuple[str, str, int, float]:
+    """One ``Accept`` entry as (type, subtype, how specific, ``q``); a bad ``q`` counts as 1.
+
+    How specific, as DRF ranks it: ``*/*`` 0, ``type/*`` 1, ``type/sub`` 2, with parameters 3.
+    """
+    try:
+        full_type, params = parse_header_parameters(item)
+    except ValueError:
+        full_type, params = "", {}
+    main, _, sub = full_type.lower().partition("/")
+    if main == "*":
+        precedence = 0
+    elif sub == "*":
+        precedence = 1
+    else:
+        precedence = 3 if set(params) - {"q"} else 2
+    try:
+        quality = float(params.get("q", "1"))
+    except ValueError:
+        quality = 1.0
+    return main, sub, precedence, quality if math.isfinite(quality) else 1.0

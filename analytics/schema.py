@@ -43,8 +43,13 @@ from rest_framework.views import APIView
 
 from analytics.domain import DAY_NAMES, Metric
 from analytics.exceptions import (
+    AnonymousUserRefused,
     CallsQueryFailed,
     InvalidAuthorizationHeader,
+    PreconditionFailed,
+    ScansBusy,
+    SessionEnded,
+    SessionsQueryFailed,
     SigningKeysUnavailable,
     UserHasNoAgency,
     UserNotFound,
@@ -93,10 +98,17 @@ def _coded(detail: Schema, error: type[APIException]) -> Schema:
 
 NOT_AUTHENTICATED = str(NotAuthenticated.default_code)
 AUTHENTICATION_CODES = sorted(
-    {NOT_AUTHENTICATED, *_error_codes(TokenError), InvalidAuthorizationHeader.default_code}
+    {
+        NOT_AUTHENTICATED,
+        *_error_codes(TokenError),
+        InvalidAuthorizationHeader.default_code,
+        SessionEnded.default_code,
+    }
 )
-PERMISSION_CODES = [UserNotFound.default_code, UserHasNoAgency.default_code]
-DATABASE_ERRORS = (CallsQueryFailed, UsersQueryFailed)
+PERMISSION_ERRORS = (UserNotFound, UserHasNoAgency, AnonymousUserRefused)
+PERMISSION_CODES = [error.default_code for error in PERMISSION_ERRORS]
+DATABASE_ERRORS = (CallsQueryFailed, UsersQueryFailed, SessionsQueryFailed)
+UNAVAILABLE_ERRORS = (SigningKeysUnavailable, ScansBusy)
 
 
 def _example(name: str, value: Any, summary: str = "") -> OpenApiExample:
@@ -180,10 +192,13 @@ ERRORS: dict[Any, OpenApiResponse] = {
             {"detail": _detail("What is wrong."), "code": _code(PERMISSION_CODES)},
             required=["detail", "code"],
         ),
-        description="The token is valid, but its user has no `users` row or no agency.",
+        description=(
+            "The token is valid, but its user has no `users` row or no agency, or it is "
+            "from an anonymous sign-in, which the server does not serve."
+        ),
         examples=[
             _example(error.default_code, {"detail": str(error.default_detail), "code": code})
-            for error, code in zip((UserNotFound, UserHasNoAgency), PERMISSION_CODES, strict=True)
+            for error, code in zip(PERMISSION_ERRORS, PERMISSION_CODES, strict=True)
         ],
     ),
     (405, "application/json"): OpenApiResponse(
@@ -200,7 +215,8 @@ ERRORS: dict[Any, OpenApiResponse] = {
         _coded(_detail("Says how many seconds to wait."), Throttled),
         description=(
             "This user asked more often than the rate allows (120 a minute unless the "
-            "server says otherwise). Carries `Retry-After`, in seconds."
+            "server says otherwise), or the users of their agency together did (600 a "
+            "minute). Carries `Retry-After`, in seconds."
         ),
         examples=[
             _example(
@@ -232,23 +248,38 @@ ERRORS: dict[Any, OpenApiResponse] = {
             for error in DATABASE_ERRORS
         ],
     ),
+    (412, "application/json"): OpenApiResponse(
+        _coded(_detail("Names the failed precondition."), PreconditionFailed),
+        description="`If-Match` names no ETag of the current answer.",
+        examples=[
+            _example(
+                "if-match",
+                {
+                    "detail": str(PreconditionFailed.default_detail),
+                    "code": PreconditionFailed.default_code,
+                },
+            )
+        ],
+    ),
     (503, "application/json"): OpenApiResponse(
         _object(
             {
                 "detail": _detail("Try again soon."),
-                "code": _code([SigningKeysUnavailable.default_code]),
+                "code": _code([error.default_code for error in UNAVAILABLE_ERRORS]),
             },
             required=["detail", "code"],
         ),
-        description="The project's signing keys (JWKS) cannot be read; the app recovers by itself.",
+        description=(
+            "The project's signing keys (JWKS) cannot be read, which the app recovers from "
+            "by itself; or the agency already has as many heatmaps being counted as it may "
+            "(`scans_busy`, with `Retry-After`)."
+        ),
         examples=[
             _example(
-                "jwks",
-                {
-                    "detail": str(SigningKeysUnavailable.default_detail),
-                    "code": SigningKeysUnavailable.default_code,
-                },
+                error.default_code.split("_")[0],
+                {"detail": str(error.default_detail), "code": error.default_code},
             )
+            for error in UNAVAILABLE_ERRORS
         ],
     ),
 }
@@ -297,7 +328,14 @@ ERROR_HEADERS = [
         OpenApiParameter.HEADER,
         response=[429],
         required=True,
-        description="Seconds until this user may ask again.",
+        description="Seconds until this user (or agency) may ask again.",
+    ),
+    OpenApiParameter(
+        "Retry-After",
+        int,
+        OpenApiParameter.HEADER,
+        response=[503],
+        description="With `scans_busy`: seconds after which to ask again.",
     ),
     OpenApiParameter(
         "Allow",

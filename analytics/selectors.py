@@ -12,7 +12,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import ExtractHour, ExtractWeekDay
 
 from analytics.conf import conf
-from analytics.db import bounded_calls_query
+from analytics.db import bounded_calls_query, take_scan_slot
 from analytics.domain import (
     DEFAULT_MIN_CALLS,
     DEFAULT_TIME_ZONE,
@@ -76,6 +76,7 @@ def count_calls_by_slot(
     )
     try:
         with bounded_calls_query(using):
+            take_scan_slot(using, agency_id)
             rows = list(hourly)
     except DatabaseError as exc:
         logger.exception("Calls query failed for agency %s", agency_id)

@@ -1,8 +1,9 @@
-"""Per-user request throttling for the heatmap endpoint.
+"""Per-user and per-agency request throttling for the heatmap endpoint.
 
 Every page view of every agency user calls the endpoint, so one runaway tab
-or script must not be able to take the database's time from everyone else.
-The throttle keys on the user (the token's ``sub``), runs after
+or script must not be able to take the database's time from everyone else,
+and neither may the users of one agency together. The throttles key on the
+user (the token's ``sub``) and on the agency its ``users`` row gives, run after
 authentication and permissions (so 401s and 403s are never counted), and
 keeps its counts in the cache the heatmap uses (``ANALYTICS_HEATMAP_CACHE``),
 which several app servers share when it is Redis.
@@ -71,3 +72,23 @@ class HeatmapUserRateThrottle(UserRateThrottle):
                 exc_info=True,
             )
             return True
+
+
+class HeatmapAgencyRateThrottle(HeatmapUserRateThrottle):
+    """The same throttle, keyed on the caller's agency: its users share one allowance.
+
+    Its rate is ``ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE``; over it, the same 429
+    body and ``Retry-After`` as the per-user throttle. A request the per-user
+    throttle refused is not counted here: the view stops at the first refusal.
+    """
+
+    scope = "dashboard_heatmap_agency"
+
+    def get_rate(self) -> str | None:
+        return conf.HEATMAP_AGENCY_THROTTLE_RATE
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        agency_id = getattr(request.user, "agency_id", None)
+        if agency_id is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": agency_id}

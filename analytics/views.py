@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponseBase
+from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,12 +13,13 @@ from rest_framework.views import APIView
 
 from analytics.authentication import SupabaseJWTAuthentication
 from analytics.caching import cached_heatmap, conditional_response
-from analytics.domain import CallsQueryError
-from analytics.exceptions import CallsQueryFailed, exception_handler
+from analytics.domain import CallsQueryError, ScanSlotsBusy
+from analytics.exceptions import CallsQueryFailed, ScansBusy, exception_handler
+from analytics.metadata import MethodsOnlyMetadata
 from analytics.permissions import BelongsToAgency, agency_id_of
 from analytics.renderers import FormatParamNegotiation, HeatmapCSVRenderer
 from analytics.serializers import HeatmapQuerySerializer, HeatmapSerializer
-from analytics.throttling import HeatmapUserRateThrottle
+from analytics.throttling import HeatmapAgencyRateThrottle, HeatmapUserRateThrottle
 
 
 class CallHeatmapApi(APIView):
@@ -37,7 +39,10 @@ class CallHeatmapApi(APIView):
     renderer_classes = [JSONRenderer, HeatmapCSVRenderer]
     content_negotiation_class = FormatParamNegotiation
     parser_classes: list[Any] = []
-    throttle_classes = [HeatmapUserRateThrottle]
+    # The user's own rate, then their agency's: one user cannot spend the agency's.
+    throttle_classes = [HeatmapUserRateThrottle, HeatmapAgencyRateThrottle]
+    # OPTIONS says what the endpoint does, never this class's docstring.
+    metadata_class = MethodsOnlyMetadata
     http_method_names = ["get", "head", "options"]
 
     def get_exception_handler(self) -> Any:
@@ -50,16 +55,29 @@ class CallHeatmapApi(APIView):
             self.http_method_not_allowed(request, *args, **kwargs)
         super().initial(request, *args, **kwargs)
 
+    def check_throttles(self, request: Request) -> None:
+        # The first refusal answers. DRF asks every throttle, so a user over their own
+        # rate would still spend their agency's allowance, and so their colleagues'.
+        for throttle in self.get_throttles():
+            if not throttle.allow_request(request, self):
+                raise exceptions.Throttled(throttle.wait())
+
     def get(self, request: Request) -> HttpResponseBase:
         params = HeatmapQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
+        agency_id = agency_id_of(request)
         try:
-            result = cached_heatmap(agency_id=agency_id_of(request), query=params.query)
+            result = cached_heatmap(agency_id=agency_id, query=params.query)
+        except ScanSlotsBusy as exc:
+            raise ScansBusy(retry_after=exc.retry_after) from exc
         except CallsQueryError as exc:
             raise CallsQueryFailed() from exc
         body = HeatmapSerializer(result).data
         return conditional_response(
-            request, Response(body), representation=[request.accepted_media_type, body]
+            request,
+            Response(body),
+            agency_id=agency_id,
+            representation=[request.accepted_media_type, body],
         )
 
 

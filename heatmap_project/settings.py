@@ -113,11 +113,16 @@ for _alias, _database in list(DATABASES.items()):
 
 # REDIS_URL: one cache shared by every app server; unset, each process keeps its own.
 # Short socket timeouts: a Redis that is down costs a request milliseconds, not seconds.
+# Values are stored as JSON, not pickles: whoever can write to Redis cannot run code here.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": os.environ["REDIS_URL"],
-        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        "OPTIONS": {
+            "socket_connect_timeout": 0.25,
+            "socket_timeout": 0.25,
+            "serializer": "analytics.cache_serializer.JSONSerializer",
+        },
     }
     if os.environ.get("REDIS_URL")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -127,6 +132,9 @@ ANALYTICS_HEATMAP_CACHE_TTL = int(os.environ.get("HEATMAP_CACHE_TTL", "60"))
 # HEATMAP_THROTTLE_RATE: requests per user, as "120/min" (the default), "5/s", "1000/hour";
 # set but empty, no throttling. Counted in the cache above, so share Redis across servers.
 ANALYTICS_HEATMAP_THROTTLE_RATE = os.environ.get("HEATMAP_THROTTLE_RATE", "120/min")
+# HEATMAP_AGENCY_THROTTLE_RATE: requests all the users of one agency may make together
+# ("600/min", the default); set but empty, no such limit.
+ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = os.environ.get("HEATMAP_AGENCY_THROTTLE_RATE", "600/min")
 # auto (the rollup once `manage.py heatmap_rollup install` made it ready), raw or rollup.
 ANALYTICS_HEATMAP_SOURCE = os.environ.get("HEATMAP_SOURCE", "auto")
 # HEATMAP_STATEMENT_TIMEOUT: seconds the calls query may run before it is cancelled (a 500).

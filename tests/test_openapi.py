@@ -170,7 +170,7 @@ def test_every_status_is_documented(
 ) -> None:
     """One media type per answer: a typed client reads each 200 as what it is."""
     responses = operation["responses"]
-    assert set(responses) == {"200", "400", "401", "403", "405", "406", "429", "500", "503"}
+    assert set(responses) == {"200", "400", "401", "403", "405", "406", "412", "429", "500", "503"}
     assert set(responses["200"]["content"]) == {"application/json"}
     for status in set(responses) - {"200"}:
         assert set(responses[status]["content"]) == {"application/json"}, status

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import pickle
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +23,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics.caching import heatmap_cache_key
 from analytics.checks import check_calls_index, check_heatmap_settings
 from analytics.db import heatmap_settings
 from analytics.models import Call, User
 from analytics.queries import window_bounds
 from analytics.selectors import count_calls_by_slot, heatmap
+from analytics.serializers import HeatmapQuerySerializer
 from tests.conftest import HEATMAP_URL, MakeCall, mint_token
 
 pytestmark = pytest.mark.django_db
@@ -168,6 +176,100 @@ def test_cache_control_etag_and_not_modified(
     other = auth_client.get(HEATMAP_URL, {"metric": "connected"}, HTTP_IF_NONE_MATCH=etag)
     assert other.status_code == 200
     assert other["ETag"] != etag
+
+
+def test_the_etag_is_keyed_with_the_secret_and_the_agency(
+    redis_cache: Any, auth_client: APIClient, other_agency_id: uuid.UUID, settings: Any
+) -> None:
+    """Two agencies with the same (empty) answer: same bytes, different ETags, neither a
+    hash anyone could compute from a guessed body."""
+    other_user = User.objects.create(id=uuid.uuid4(), agency_id=other_agency_id)
+    other_client = APIClient()
+    other_client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(other_user.id))}")
+    mine, theirs = auth_client.get(HEATMAP_URL), other_client.get(HEATMAP_URL)
+    assert mine.content == theirs.content
+    assert mine["ETag"] != theirs["ETag"]
+    # Not the unkeyed hash of what the body is made from (the ETag before #13).
+    guessed = json.dumps([mine["Content-Type"], mine.json()], sort_keys=True, default=str)
+    assert hashlib.sha256(guessed.encode()).hexdigest()[:32] not in mine["ETag"]
+    assert auth_client.get(HEATMAP_URL)["ETag"] == mine["ETag"]  # stable while bytes are
+    settings.SECRET_KEY = "another-secret-key-of-the-host-project"
+    assert auth_client.get(HEATMAP_URL)["ETag"] != mine["ETag"]
+
+
+class PickleBomb:
+    """Would run code on unpickling: what a writer to Redis could plant under pickles."""
+
+    ran = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (setattr, (PickleBomb, "ran", True))
+
+
+def test_the_json_serializer_stores_json_and_a_planted_pickle_runs_nothing(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall, settings: Any
+) -> None:
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "OPTIONS": {"serializer": "analytics.cache_serializer.JSONSerializer"},
+        }
+    }
+    cache = caches["default"]
+    make_call()
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1
+    client = cache._cache.get_client(write=True)
+    (key,) = [key for key in client.keys(f"{cache.key_prefix}*") if b"analytics:heatmap:" in key]
+    entry = json.loads(client.get(key))  # JSON, readable by anyone, runnable by no one
+    assert entry["cells"][0][2] == 1
+    make_call()
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1  # a hit
+
+    client.set(key, pickle.dumps(PickleBomb()))
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 2  # unreadable
+    assert PickleBomb.ran is False
+    make_call()
+    client.set(key, json.dumps({"cells": "forged"}))
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 3  # a miss
+    # The throttle's counts (lists of floats) and incr() still work through it.
+    assert cache.incr(cache.add("counter", 1) and "counter") == 2
+
+
+def test_a_cache_entry_that_is_not_a_heatmap_is_a_miss(
+    auth_client: APIClient, make_call: MakeCall, settings: Any, agency_id: uuid.UUID
+) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"forged-{uuid.uuid4()}",
+        }
+    }
+    make_call()
+    query = HeatmapQuerySerializer(data={})
+    assert query.is_valid()
+    caches["default"].set(heatmap_cache_key(agency_id=agency_id, query=query.query), [1, 2])
+    assert auth_client.get(HEATMAP_URL).json()["heatmap"][0]["total_calls"] == 1
+
+
+def test_the_demo_caches_json_in_redis() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DJANGO_SETTINGS_MODULE="heatmap_project.settings", REDIS_URL=REDIS_URL)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.core.cache import cache; "
+            "print(type(cache._cache._serializer).__module__)",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == "analytics.cache_serializer"
 
 
 @pytest.mark.usefixtures("dead_redis_cache")

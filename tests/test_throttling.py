@@ -37,7 +37,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(HeatmapUserRateThrottle, "timer", clock)
+    monkeypatch.setattr(HeatmapUserRateThrottle, "timer", clock)  # the agency's inherits it
     return clock
 
 
@@ -102,11 +102,52 @@ def test_each_user_has_their_own_allowance(auth_client: APIClient, agency_id: uu
     assert [colleague.get(HEATMAP_URL).status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
+@pytest.mark.usefixtures("rate")
+def test_the_users_of_one_agency_share_the_agency_allowance(
+    settings: Any, auth_client: APIClient, agency_id: uuid.UUID, clock: Clock
+) -> None:
+    """Each user under their own rate, together over the agency's: the next is a 429."""
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = "5/min"
+    colleagues = [auth_client, client_for(agency_id), client_for(agency_id)]
+    statuses = [c.get(HEATMAP_URL).status_code for c in colleagues for _ in range(2)]
+    assert statuses == [200, 200, 200, 200, 200, 429]
+    refused = colleagues[2].get(HEATMAP_URL)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "throttled"
+    assert 0 < int(refused["Retry-After"]) <= 60
+    # Another agency's users are not held back by this one.
+    assert client_for(uuid.uuid4()).get(HEATMAP_URL).status_code == 200
+    clock.now += 61
+    assert colleagues[1].get(HEATMAP_URL).status_code == 200
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_a_user_over_their_own_rate_spends_nothing_of_the_agencys(
+    settings: Any, auth_client: APIClient, agency_id: uuid.UUID
+) -> None:
+    """Refused by their own throttle, a user's requests are not counted for the agency."""
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = "5/min"
+    assert [auth_client.get(HEATMAP_URL).status_code for _ in range(20)] == [200] * 3 + [429] * 17
+    colleague = client_for(agency_id)
+    assert [colleague.get(HEATMAP_URL).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.usefixtures("rate", "clock")
+def test_no_agency_rate_turns_the_agency_throttle_off(
+    settings: Any, auth_client: APIClient, agency_id: uuid.UUID
+) -> None:
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = None
+    colleagues = [auth_client, *(client_for(agency_id) for _ in range(3))]
+    assert {c.get(HEATMAP_URL).status_code for c in colleagues for _ in range(3)} == {200}
+
+
 @pytest.mark.usefixtures("rate", "clock")
 def test_keyed_on_the_user_in_the_configured_cache(auth_client: APIClient, user: User) -> None:
     auth_client.get(HEATMAP_URL)
     assert caches["throttle"].get(f"throttle_dashboard_heatmap_{user.pk}") is not None
     assert caches["default"].get(f"throttle_dashboard_heatmap_{user.pk}") is None
+    agency_key = f"throttle_dashboard_heatmap_agency_{user.agency_id}"
+    assert caches["throttle"].get(agency_key) is not None
 
 
 @pytest.mark.usefixtures("rate", "clock")
@@ -141,11 +182,12 @@ def test_a_dead_throttle_cache_lets_requests_through_and_logs(
     settings: Any, auth_client: APIClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings.ANALYTICS_HEATMAP_THROTTLE_RATE = "1/min"
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = "1/min"
     with caplog.at_level(logging.WARNING, logger="analytics.throttling"):
         statuses = [auth_client.get(HEATMAP_URL).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     warnings = [r for r in caplog.records if r.name == "analytics.throttling"]
-    assert len(warnings) == 3
+    assert len(warnings) == 3 * 2  # the user's throttle and the agency's, on each request
     assert warnings[0].getMessage() == (
         "Throttle cache 'default' unreachable; letting the request through"
     )
@@ -195,6 +237,8 @@ def test_the_throttle_needs_its_cache_even_with_caching_off(settings: Any) -> No
     settings.ANALYTICS_HEATMAP_CACHE = "nocache"
     assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]
     settings.ANALYTICS_HEATMAP_THROTTLE_RATE = None
+    assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]  # the agency's
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = None
     assert check_heatmap_settings() == []
 
 
