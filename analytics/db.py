@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from uuid import UUID
 
 from django.db import connections, transaction
@@ -34,13 +34,18 @@ def heatmap_settings() -> dict[str, str]:
     return {"statement_timeout": f"{timeout_ms}ms", "enable_sort": "off", "jit": "off"}
 
 
+def bounded_calls_query(using: str) -> AbstractContextManager[None]:
+    """Run the block in its own transaction, under :func:`heatmap_settings` on PostgreSQL."""
+    return settings_for_transaction(using, heatmap_settings())
+
+
 @contextmanager
-def bounded_calls_query(using: str) -> Iterator[None]:
-    """Run the block in its own transaction, under :func:`heatmap_settings` on PostgreSQL.
+def settings_for_transaction(using: str, wanted: dict[str, str]) -> Iterator[None]:
+    """Run the block in its own transaction, under ``SET LOCAL`` ``wanted`` on PostgreSQL.
 
     ``SET LOCAL`` lasts to the end of the outermost transaction, so inside a
     caller's transaction the previous values are put back afterwards; a failed
-    query rolls its savepoint back, and PostgreSQL restores them itself.
+    block rolls its savepoint back, and PostgreSQL restores them itself.
     """
     connection = connections[using]
     nested = connection.in_atomic_block
@@ -48,7 +53,6 @@ def bounded_calls_query(using: str) -> Iterator[None]:
         if connection.vendor != "postgresql":
             yield
             return
-        wanted = heatmap_settings()
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT " + ", ".join(["current_setting(%s)"] * len(wanted)), list(wanted)

@@ -2,6 +2,8 @@
 
 - :mod:`~analytics.admin.large_tables`: what a list over millions of rows needs, and the
   read-only bases.
+- :mod:`~analytics.admin.timeouts`: the pages' reads under
+  ``ANALYTICS_ADMIN_STATEMENT_TIMEOUT``, and the 503 page when one runs out of time.
 - :mod:`~analytics.admin.calls` and :mod:`~analytics.admin.users`: the two lists.
 - :mod:`~analytics.admin.heatmap`: the call heatmap page.
 """

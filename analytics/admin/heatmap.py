@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import router
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
@@ -19,7 +20,8 @@ from rest_framework.renderers import JSONRenderer
 
 from analytics import presentation
 from analytics.admin.large_tables import ReadOnlyAdmin
-from analytics.domain import CallsQueryError, Heatmap, time_zone_names
+from analytics.admin.timeouts import admin_statement_timeout
+from analytics.domain import CallsQueryError, Heatmap, ScanSlotsBusy, time_zone_names
 from analytics.forms import CallHeatmapForm
 from analytics.models import Call
 from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
@@ -74,11 +76,16 @@ class CallHeatmapAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         form = CallHeatmapForm.from_query(request.GET)
         result: Heatmap | None = None
-        if form.is_bound and form.is_valid():
+        # The form asks calls whether the agency made any; heatmap_for() bounds its own scan.
+        with admin_statement_timeout(router.db_for_read(Call)):
+            valid = form.is_bound and form.is_valid()
+        if valid:
             try:
                 result = heatmap_for(
                     agency_id=form.cleaned_data["agency"], query=form.heatmap_query()
                 )
+            except ScanSlotsBusy as exc:
+                form.add_error(None, f"{exc}; try again in {exc.retry_after} s.")
             except CallsQueryError:
                 form.add_error(None, "The calls table could not be queried; the error is logged.")
         if request.GET.get("format") == "json":

@@ -10,3 +10,5 @@ class SupabaseUserAdmin(LargeTableAdmin):
     search_fields = ("id", "agency_id")
     search_help_text = "An exact user or agency UUID."
     ordering = ("id",)
+    # agency_id has no index: sorting by it would sort the whole table.
+    sortable_by = ("id",)
