@@ -14,6 +14,7 @@ class AnalyticsConfig(AppConfig):
         from analytics.checks import (
             check_calls_index,
             check_heatmap_settings,
+            check_live_sessions,
             check_rollup_source,
             check_token_verification,
         )
@@ -23,6 +24,7 @@ class AnalyticsConfig(AppConfig):
         # Tagged database: it runs only with ``check --database`` and ``migrate``.
         register(check_calls_index, Tags.database)
         register(check_rollup_source, Tags.database)
+        register(check_live_sessions, Tags.database)
 
         # The OpenAPI description registers with drf-spectacular, which the app does not require.
         if find_spec("drf_spectacular") is not None:

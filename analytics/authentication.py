@@ -13,15 +13,20 @@ from django.db import DatabaseError
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from analytics.conf import conf
 from analytics.exceptions import (
+    AnonymousUserRefused,
     InvalidAuthorizationHeader,
     InvalidToken,
+    SessionEnded,
+    SessionsQueryFailed,
     SigningKeysUnavailable,
     UserNotFound,
     UsersQueryFailed,
 )
 from analytics.jwks import JWKSUnavailable
 from analytics.models import User
+from analytics.sessions import session_is_live
 from analytics.tokens import AccessToken, TokenError, decode_access_token
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,11 @@ class SupabaseJWTAuthentication(BaseAuthentication):
     No header, or another scheme, returns ``None`` so other authenticators get
     their turn; a Bearer header that does not verify is a 401, a JWKS that
     cannot be read a 503. ``request.auth`` holds the token's claims.
+
+    A genuine token can still be refused: an anonymous sign-in's is a 403 (unless
+    ``ANALYTICS_ALLOW_ANONYMOUS_USERS``), and with ``ANALYTICS_REQUIRE_LIVE_SESSION``
+    one whose session has ended is a 401. Both are decided before the ``users``
+    row is read, the cheaper first.
     """
 
     keyword = "bearer"
@@ -73,6 +83,8 @@ class SupabaseJWTAuthentication(BaseAuthentication):
         except JWKSUnavailable as exc:
             # Already logged where the fetch failed; the caller is not at fault.
             raise SigningKeysUnavailable() from exc
+        self.check_anonymous(access_token)
+        self.check_session(access_token)
         return self.get_user(access_token), access_token.claims
 
     def authenticate_header(self, request: Request) -> str:
@@ -93,6 +105,26 @@ class SupabaseJWTAuthentication(BaseAuthentication):
         if len(parts) != 2:
             raise InvalidAuthorizationHeader()
         return parts[1]
+
+    def check_anonymous(self, access_token: AccessToken) -> None:
+        """Anonymous sign-ins need no account: anyone can get such a token from the anon key."""
+        if access_token.is_anonymous and conf.ALLOW_ANONYMOUS_USERS is not True:
+            raise AnonymousUserRefused()
+
+    def check_session(self, access_token: AccessToken) -> None:
+        """With ``ANALYTICS_REQUIRE_LIVE_SESSION``: a sign-out ends a token now, not at ``exp``."""
+        if not conf.REQUIRE_LIVE_SESSION:  # A mistyped "yes" (analytics.E020) still reads.
+            return
+        session_id = access_token.session_id
+        if session_id is None:
+            raise SessionEnded("The access token names no session; sign in again.")
+        try:
+            live = session_is_live(session_id=session_id, user_id=access_token.user_id)
+        except DatabaseError as exc:
+            logger.exception("Sessions query failed for user %s", access_token.user_id)
+            raise SessionsQueryFailed() from exc
+        if not live:
+            raise SessionEnded()
 
     def get_user(self, access_token: AccessToken) -> SupabaseUser:
         """Who the token names, with the agency their ``users`` row gives."""
@@ -118,6 +150,8 @@ class SupabaseClaimsAuthentication(SupabaseJWTAuthentication):
 
     As simplejwt's ``JWTStatelessUserAuthentication``: no query per request, and a
     token whose user has no row still authenticates, with ``agency_id`` ``None``.
+    The token itself is refused as above: anonymous sign-ins, and with
+    ``ANALYTICS_REQUIRE_LIVE_SESSION`` ended sessions, whose read is then the one query.
     """
 
     def get_user(self, access_token: AccessToken) -> SupabaseUser:

@@ -18,12 +18,20 @@ from urllib.parse import urlsplit
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 
 from analytics.conf import HEATMAP_SOURCES, MAX_JWKS_CACHE_SECONDS, conf
 from analytics.models import Call
+from analytics.sessions import (
+    SESSIONS_SCHEMA,
+    SESSIONS_TABLE,
+    SESSIONS_TABLE_NAME,
+    sessions_database,
+)
 from analytics.throttling import is_valid_rate
 
+REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+JSON_CACHE_SERIALIZER = "analytics.cache_serializer.JSONSerializer"
 #: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
 MIN_SECRET_LENGTH = 32
 
@@ -212,6 +220,8 @@ def check_heatmap_settings(
                 id="analytics.E013",
             )
         )
+    if caching or rate or agency_rate:
+        messages += _check_cache_serializer(settings.CACHES.get(conf.HEATMAP_CACHE, {}))
     messages += _seconds_above_zero(
         "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
     )
@@ -224,6 +234,24 @@ def check_heatmap_settings(
             )
         )
     return messages
+
+
+def _check_cache_serializer(cache: Any) -> list[CheckMessage]:
+    """Django's ``RedisCache`` pickles by default: a writer to Redis could run code here."""
+    if not isinstance(cache, dict) or cache.get("BACKEND") != REDIS_CACHE_BACKEND:
+        return []
+    if (cache.get("OPTIONS") or {}).get("serializer"):
+        return []
+    return [
+        Warning(
+            f"ANALYTICS_HEATMAP_CACHE ({conf.HEATMAP_CACHE!r}) is Django's RedisCache with its "
+            "default serializer, pickle: whoever can write to that Redis can run code in "
+            "every app server when an entry is read.",
+            hint=f'Add "serializer": "{JSON_CACHE_SERIALIZER}" to its OPTIONS; the app '
+            "keeps only JSON there.",
+            id="analytics.W004",
+        )
+    ]
 
 
 def check_rollup_source(
@@ -258,6 +286,62 @@ def check_rollup_source(
             f"ANALYTICS_HEATMAP_SOURCE is 'rollup', but {problem}; every heatmap scans calls.",
             hint="Run: python manage.py heatmap_rollup install (or set it to 'auto').",
             id="analytics.E017",
+        )
+    ]
+
+
+def check_live_sessions(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """``ANALYTICS_REQUIRE_LIVE_SESSION`` on, with no ``auth.sessions`` to read.
+
+    Every request would then be a 500. A database check, like :func:`check_calls_index`,
+    on the database the ``users`` rows (and so the sessions) are read from.
+    """
+    if not conf.REQUIRE_LIVE_SESSION or not databases:
+        return []
+    alias = sessions_database()
+    if alias not in databases:
+        return []
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        problem = f"the {alias!r} database is {connection.vendor}, which has no {SESSIONS_TABLE}"
+    else:
+        try:
+            # A savepoint, should the check run inside a transaction (a test's, migrate's).
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                # From the catalogs, which every role may read. No row: no such table;
+                # false: there, but this role lacks USAGE on the schema or SELECT on it.
+                cursor.execute(
+                    "SELECT has_schema_privilege(n.oid, 'USAGE') "
+                    "AND has_table_privilege(c.oid, 'SELECT') "
+                    "FROM pg_catalog.pg_class AS c "
+                    "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relname = %s",
+                    [SESSIONS_SCHEMA, SESSIONS_TABLE_NAME],
+                )
+                row = cursor.fetchone()
+        except DatabaseError as exc:
+            # The first line is the server's message; later ones may quote the SQL.
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problem = f"{SESSIONS_TABLE} on {alias!r} could not be looked up ({reason})"
+        else:
+            if row is not None and row[0]:
+                return []
+            problem = (
+                f"the {alias!r} database has no {SESSIONS_TABLE} table"
+                if row is None
+                else f"the database user cannot read {SESSIONS_TABLE} on {alias!r}"
+            )
+    return [
+        Error(
+            f"ANALYTICS_REQUIRE_LIVE_SESSION is on, but {problem}; every request would fail.",
+            hint="Read users from Supabase's own PostgreSQL, where Auth keeps auth.sessions "
+            "(GRANT USAGE ON SCHEMA auth and SELECT ON auth.sessions to Django's role), "
+            "or turn ANALYTICS_REQUIRE_LIVE_SESSION off.",
+            id="analytics.E025",
         )
     ]
 

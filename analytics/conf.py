@@ -165,9 +165,7 @@ class AnalyticsSettings:
         or ``""`` turns it off. Five users at the per-user rate, or a dashboard open on
         every desk of a busy floor, refreshing each 6 s: a team's use, not a script's.
         """
-        rate: str | None = (
-            _setting("ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE", "600/min") or None
-        )
+        rate: str | None = _setting("ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE", "600/min") or None
         return rate
 
     @property

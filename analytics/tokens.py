@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -107,8 +108,17 @@ class TokenNotForUser(TokenError):
 
 @dataclass(frozen=True)
 class AccessToken:
+    """A verified token, its claims read once: later layers take these values, not strings.
+
+    ``session_id`` is ``None`` when the claim is missing or not a canonical UUID;
+    only a caller that needs the session (``ANALYTICS_REQUIRE_LIVE_SESSION``)
+    refuses such a token.
+    """
+
     user_id: UUID
     claims: Mapping[str, Any]
+    is_anonymous: bool = False
+    session_id: UUID | None = None
 
 
 def decode_access_token(token: str) -> AccessToken:
@@ -121,7 +131,13 @@ def decode_access_token(token: str) -> AccessToken:
     key, algorithm = _verification_key(header)
     claims = _verified_claims(token, key, algorithm)
     _check_claims(claims)
-    return AccessToken(user_id=_user_id(claims), claims=claims)
+    session_id = claims.get("session_id")
+    return AccessToken(
+        user_id=_user_id(claims),
+        claims=claims,
+        is_anonymous=claims.get("is_anonymous", False),
+        session_id=_canonical_uuid(session_id) if isinstance(session_id, str) else None,
+    )
 
 
 def _read_header(token: str) -> dict[str, Any]:
@@ -233,7 +249,8 @@ def _translate(exc: jwt.PyJWTError) -> TokenError:
 
 
 def _check_claims(claims: Mapping[str, Any]) -> None:
-    """What PyJWT leaves to us: strict time claim types and the signed-in user's role."""
+    """What PyJWT leaves to us: strict time claim types, the signed-in user's role, a
+    lifetime Supabase could have given, and an ``is_anonymous`` that is a boolean."""
     for name in ("exp", "nbf", "iat"):
         # PyJWT reads "exp": "1700000000" as a number; a NumericDate is a JSON number.
         if name in claims and not _is_number(claims[name]):
@@ -241,6 +258,32 @@ def _check_claims(claims: Mapping[str, Any]) -> None:
     # Anon and service_role keys verify with the same secret: the role tells them apart.
     if claims.get("role") != AUTHENTICATED_ROLE:
         raise TokenNotForUser
+    _check_lifetime(claims)
+    if not isinstance(claims.get("is_anonymous", False), bool):
+        # Supabase writes true or false; anything else cannot say who signed in.
+        raise TokenClaimsInvalid("The access token's is_anonymous claim is not true or false.")
+
+
+def _check_lifetime(claims: Mapping[str, Any]) -> None:
+    """Supabase Auth never issues a token for longer than a week (``jwt_exp``).
+
+    A longer one was minted elsewhere with a leaked secret, or is a key mistaken
+    for a token; it would outlive every sign-out. Without ``iat`` the lifetime
+    left (``exp - now``) is measured instead, so a far ``exp`` alone is refused.
+    """
+    start = claims["iat"] if "iat" in claims else time.time()
+    limit = conf.JWT_MAX_LIFETIME_SECONDS + conf.JWT_LEEWAY_SECONDS
+    try:
+        # Compared, not subtracted: Python compares a huge int with a float exactly.
+        too_long = claims["exp"] > start + limit
+    except OverflowError:
+        # An iat such as -10**400, too far from any float to add a limit to.
+        too_long = True
+    if too_long:
+        raise TokenClaimsInvalid(
+            "The access token lives longer than Supabase ever issues a token for "
+            f"({conf.JWT_MAX_LIFETIME_SECONDS:g} seconds from iat to exp)."
+        )
 
 
 def _user_id(claims: Mapping[str, Any]) -> UUID:

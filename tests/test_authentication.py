@@ -399,6 +399,24 @@ CASES: dict[str, Case] = {
     "missing sub": Case(bearer(lambda p: p.es256(sub=None)), 401, "token_bad_claims"),
     "sub not a UUID": Case(bearer(lambda p: p.es256(sub="admin")), 401, "token_bad_claims"),
     "sub a number": Case(bearer(lambda p: p.es256(sub=12345)), 401, "token_bad_claims"),
+    # Lifetimes Supabase never issues (at most a week).
+    "lifetime of eight days": Case(
+        bearer(lambda p: p.es256(exp=now_plus(8 * 86400))), 401, "token_bad_claims"
+    ),
+    "exp 1e30 without iat": Case(
+        bearer(lambda p: p.es256(iat=None, exp=1e30)), 401, "token_bad_claims"
+    ),
+    "legacy HS256 token of a year": Case(
+        bearer(lambda p: p.hs256(exp=now_plus(365 * 86400))), 401, "token_bad_claims"
+    ),
+    "is_anonymous a string": Case(
+        bearer(lambda p: p.es256(is_anonymous="true")), 401, "token_bad_claims"
+    ),
+    # An anonymous sign-in: a genuine token, but no account behind it.
+    "anonymous sign-in": Case(bearer(lambda p: p.es256(is_anonymous=True)), 403, "anonymous_user"),
+    "anonymous sign-in, legacy HS256": Case(
+        bearer(lambda p: p.hs256(is_anonymous=True)), 403, "anonymous_user"
+    ),
     # Valid tokens the endpoint still refuses.
     "user row missing": Case(
         bearer(lambda p: p.es256(sub=str(uuid.uuid4()))), 403, "user_not_found"
@@ -553,6 +571,45 @@ def test_combined_with_other_authenticators_the_challenge_is_bearer(
     assert response.status_code == status
     if status == 401:
         assert response["WWW-Authenticate"] == BEARER_CHALLENGE
+
+
+# --- Anonymous sign-ins -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/claims", "/claims-only", HEATMAP_URL])
+def test_anonymous_sign_ins_are_refused_before_any_query(
+    project: Project, api_client: APIClient, django_assert_num_queries: Any, url: str
+) -> None:
+    """A 403, not a 401: the token is genuine, signing in again the same way would not help."""
+    with django_assert_num_queries(0):
+        response = get(api_client, f"Bearer {project.es256(is_anonymous=True)}", url)
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response.headers
+    assert response.json() == {
+        "detail": "Anonymous users cannot read this; sign in with an account.",
+        "code": "anonymous_user",
+    }
+
+
+def test_a_host_may_allow_anonymous_sign_ins(project: Project, api_client: APIClient) -> None:
+    token = f"Bearer {project.es256(is_anonymous=True)}"
+    assert get(api_client, token, "/claims").status_code == 403
+    with override_settings(ANALYTICS_ALLOW_ANONYMOUS_USERS=True):
+        response = get(api_client, token, "/claims")
+    assert response.status_code == 200
+    assert response.json()["auth"]["is_anonymous"] is True
+    assert get(api_client, f"Bearer {project.es256(is_anonymous=False)}").status_code == 200
+
+
+def test_an_over_long_token_says_why(project: Project, api_client: APIClient) -> None:
+    token = project.es256(exp=now_plus(30 * 86400))
+    response = get(api_client, f"Bearer {token}")
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "The access token lives longer than Supabase ever issues a token for "
+        "(604800 seconds from iat to exp).",
+        "code": "token_bad_claims",
+    }
 
 
 # --- Rotation and the JWKS over time -----------------------------------------------------

@@ -120,6 +120,15 @@ def test_demo_refuses_to_write_outside_sqlite(demo_env: dict[str, str]) -> None:
     assert "Traceback" not in refused.stderr
 
 
+def test_demo_refuses_a_token_longer_than_supabase_issues(demo_env: dict[str, str]) -> None:
+    """The app refuses tokens that live over a week, so the demo will not print one."""
+    refused = manage("demo", "--token-hours", "169", env=demo_env)
+    assert refused.returncode == 1
+    assert (
+        refused.stderr.strip() == "CommandError: --token-hours must be 1 to 168 (a week at most)."
+    )
+
+
 def _demo_agency() -> str:
     from heatmap_project.demo_data import DEMO_AGENCY_ID
 

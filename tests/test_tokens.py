@@ -148,7 +148,7 @@ def test_the_cache_lifetime_is_never_longer_than_ten_minutes() -> None:
         ({"exp": True}, tokens.TokenExpired),
         ({"iat": "now"}, tokens.TokenClaimsInvalid),
         ({"nbf": [1]}, tokens.TokenClaimsInvalid),
-        ({"exp": 10**400}, None),
+        ({"exp": 10**400}, tokens.TokenClaimsInvalid),
         ({"exp": math.inf}, tokens.TokenClaimsInvalid),
         ({"iat": -math.inf}, tokens.TokenClaimsInvalid),
         ({"nbf": math.nan}, tokens.TokenClaimsInvalid),
@@ -165,6 +165,14 @@ def test_the_cache_lifetime_is_never_longer_than_ten_minutes() -> None:
         ({"sub": 42}, tokens.TokenClaimsInvalid),
         ({"role": None}, tokens.TokenNotForUser),
         ({"role": "anon"}, tokens.TokenNotForUser),
+        # Longer than Supabase's one-week maximum, measured from iat, or from now without it.
+        ({"exp": FromNow(8 * 86400)}, tokens.TokenClaimsInvalid),
+        ({"iat": FromNow(-8 * 86400)}, tokens.TokenClaimsInvalid),
+        ({"iat": -(10**400)}, tokens.TokenClaimsInvalid),
+        ({"iat": None, "exp": 1e30}, tokens.TokenClaimsInvalid),
+        ({"iat": None, "exp": FromNow(8 * 86400)}, tokens.TokenClaimsInvalid),
+        ({"is_anonymous": "true"}, tokens.TokenClaimsInvalid),
+        ({"is_anonymous": 1}, tokens.TokenClaimsInvalid),
     ],
     ids=repr,
 )
@@ -185,6 +193,57 @@ def test_claims(
         with pytest.raises(error) as raised:
             decode_access_token(token)
         assert type(raised.value) is error
+
+
+WEEK = 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("iat", "past_the_leeway"),
+    # Without iat the lifetime is measured from when the check runs, a moment after ``now``.
+    [(True, 31), (False, 35)],
+    ids=["from iat", "from now, without iat"],
+)
+def test_a_lifetime_of_a_week_and_the_leeway_is_the_longest_accepted(
+    supabase_project: JWKSServer, project_keys: Keys, iat: bool, past_the_leeway: int
+) -> None:
+    """Supabase's ``jwt_exp`` is at most a week; the leeway (30 s) gives the clocks slack."""
+    now = int(time.time())
+    start = {"iat": now} if iat else {"iat": None}
+    decode_access_token(project_keys.es256.sign(claims(**start, exp=now + WEEK + 25)))
+    too_long = claims(**start, exp=now + WEEK + past_the_leeway)
+    with pytest.raises(tokens.TokenClaimsInvalid) as raised:
+        decode_access_token(project_keys.es256.sign(too_long))
+    assert str(raised.value) == (
+        "The access token lives longer than Supabase ever issues a token for "
+        "(604800 seconds from iat to exp)."
+    )
+
+
+def test_the_longest_lifetime_follows_the_setting(
+    supabase_project: JWKSServer, project_keys: Keys
+) -> None:
+    two_hours = project_keys.es256.sign(claims(exp=now_plus(2 * 3600)))
+    decode_access_token(two_hours)
+    with override_settings(ANALYTICS_JWT_MAX_LIFETIME_SECONDS=3600):
+        with pytest.raises(tokens.TokenClaimsInvalid, match="3600 seconds"):
+            decode_access_token(two_hours)
+        decode_access_token(project_keys.es256.sign(claims(exp=now_plus(3600))))
+
+
+def test_the_session_and_anonymity_are_read_once(
+    supabase_project: JWKSServer, project_keys: Keys
+) -> None:
+    """The values later layers use; a session_id that is not a canonical UUID names none."""
+    session = uuid.uuid4()
+    signed_in = decode_access_token(project_keys.es256.sign(claims(session_id=str(session))))
+    assert (signed_in.session_id, signed_in.is_anonymous) == (session, False)
+    anonymous = decode_access_token(project_keys.es256.sign(claims(is_anonymous=True)))
+    assert anonymous.is_anonymous is True
+    for odd in [None, "", "not-a-uuid", str(session).replace("-", ""), 42, [str(session)]]:
+        token = project_keys.es256.sign(claims(session_id=odd, is_anonymous=None))
+        access_token = decode_access_token(token)
+        assert (access_token.session_id, access_token.is_anonymous) == (None, False)
 
 
 def test_errors_have_stable_codes_and_never_echo_the_token(

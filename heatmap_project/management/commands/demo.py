@@ -35,6 +35,10 @@ class Command(BaseCommand):
         secret = conf.SUPABASE_JWT_SECRET
         if not secret:
             raise CommandError("Set SUPABASE_JWT_SECRET so the demo can sign an access token.")
+        longest = int(conf.JWT_MAX_LIFETIME_SECONDS // 3600)
+        if not 1 <= options["token_hours"] <= longest:
+            # The app refuses a token that lives longer than Supabase ever issues one for.
+            raise CommandError(f"--token-hours must be 1 to {longest} (a week at most).")
         if not reference_tables_exist():
             create_reference_tables()
         count = seed_demo_data(calls=options["calls"])
