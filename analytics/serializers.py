@@ -98,8 +98,15 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
             for name in self.fields.keys()  # noqa: SIM118
             if data.get(name) == ""
         }
-        if blank:
-            raise serializers.ValidationError(blank)
+        # ``?min_calls=x&min_calls=5`` would be read as its last value: a parameter given
+        # twice means two things, and a proxy or log may have read the first.
+        repeated = {
+            name: ["Give this parameter once."]
+            for name in self.fields.keys()  # noqa: SIM118
+            if hasattr(data, "getlist") and len(data.getlist(name)) > 1
+        }
+        if blank or repeated:
+            raise serializers.ValidationError({**blank, **repeated})
         return super().to_internal_value(data)
 
     # Each value parsed once, in DRF's per-field hooks (defaults included), so a bad

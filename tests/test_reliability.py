@@ -9,6 +9,7 @@ one agency's users.
 
 from __future__ import annotations
 
+import io
 import statistics
 import threading
 import time
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import connection, connections
+from django.test import Client
 from django.utils import timezone
 from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
@@ -276,3 +280,21 @@ def test_an_attack_loop_past_the_wait_gets_prompt_503s_and_the_agency_recovers(
     assert {(a.code, a.retry_after) for a in busy} == {("scans_busy", "1")}
     assert statistics.median(a.seconds for a in busy) < 2
     assert client_of(agency).get(HEATMAP_URL).status_code == 200
+
+
+def test_the_admin_page_and_the_command_say_the_agency_is_busy(
+    settings: Any, agency: uuid.UUID
+) -> None:
+    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
+    settings.ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS = 0.1
+    staff = get_user_model().objects.create_superuser("busy-admin", "a@example.com", "pw")
+    browser = Client()
+    browser.force_login(staff)
+    with scan_slots_held(agency, 1):
+        page = browser.get("/admin/analytics/call/heatmap/", {"agency": str(agency)})
+        with pytest.raises(CommandError, match="Too many scans of this agency's calls"):
+            call_command("call_heatmap", "--agency", str(agency), stdout=io.StringIO())
+    assert page.status_code == 200
+    assert "Too many scans of this agency&#x27;s calls are running; try again in 1 s." in (
+        page.content.decode()
+    )

@@ -147,6 +147,18 @@ def test_a_count_metric_shares_one_entry_whatever_min_calls(
     assert len(heatmap_keys(redis_cache)) == 1
 
 
+def test_twenty_requests_differing_in_nothing_that_counts_share_one_entry(
+    redis_cache: Any, auth_client: APIClient, make_call: MakeCall
+) -> None:
+    """The attack: 20 requests varying ``min_calls`` (a count ignores it) and parameters
+    the endpoint does not take, each once a scan and an entry of its own."""
+    make_call()
+    for n in range(20):
+        response = auth_client.get(HEATMAP_URL, {"min_calls": n + 1, f"junk{n}": "x", "cb": n})
+        assert response.status_code == 200
+    assert len(heatmap_keys(redis_cache)) == 1
+
+
 @pytest.mark.parametrize("metric", ["connect_rate", "meeting_rate"])
 def test_a_rate_metric_still_splits_on_min_calls(
     redis_cache: Any, auth_client: APIClient, make_call: MakeCall, metric: str

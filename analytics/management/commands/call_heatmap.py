@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from rest_framework.renderers import JSONRenderer
 
 from analytics import presentation
-from analytics.domain import CallsQueryError, Heatmap
+from analytics.domain import CallsQueryError, Heatmap, ScanSlotsBusy
 from analytics.selectors import agency_exists, heatmap_for
 from analytics.serializers import (
     HeatmapQuerySerializer,
@@ -91,6 +91,8 @@ class Command(BaseCommand):
         self.check_agency(agency_id)
         try:
             result = heatmap_for(agency_id=agency_id, query=query)
+        except ScanSlotsBusy as exc:
+            raise CommandError(f"{exc}; try again in {exc.retry_after} s.") from exc
         except CallsQueryError as exc:
             raise CommandError("Failed to query the calls table; the error is logged.") from exc
         if options["json"]:
