@@ -92,6 +92,8 @@ def configure_django(database_url: str) -> None:
         ANALYTICS_HEATMAP_CACHE_TTL=0,  # measure the work, not a cache hit
         ANALYTICS_HEATMAP_STATEMENT_TIMEOUT=600,  # a cold first read of 3.4 GB takes >10 s here
         ANALYTICS_HEATMAP_THROTTLE_RATE=None,  # the rollup section asks hundreds of times a minute
+        ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE=None,
+        ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS=None,  # the raw designs are measured uncapped
         # Designs (a)-(c) are the raw scan; bench.rollup switches the source for its own part.
         ANALYTICS_HEATMAP_SOURCE="raw",
     )

@@ -421,6 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--throttle-rate", default="", help="HEATMAP_THROTTLE_RATE (default: off)")
+    parser.add_argument(
+        "--agency-throttle-rate", default="", help="HEATMAP_AGENCY_THROTTLE_RATE (default: off)"
+    )
+    parser.add_argument(
+        "--max-concurrent-scans",
+        default="",
+        help="HEATMAP_MAX_CONCURRENT_SCANS (default: no cap, to measure the database's capacity)",
+    )
     args = parser.parse_args(argv)
     duration = 5.0 if args.short else args.duration
     database = dj_database_url.parse(args.database_url)["NAME"]
@@ -431,8 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     env = {
         "HEATMAP_CACHE_TTL": str(args.cache_ttl),
         "HEATMAP_THROTTLE_RATE": args.throttle_rate,
+        "HEATMAP_AGENCY_THROTTLE_RATE": args.agency_throttle_rate,
+        "HEATMAP_MAX_CONCURRENT_SCANS": args.max_concurrent_scans,
     }
-    if args.cache_ttl > 0 or args.throttle_rate:
+    if args.cache_ttl > 0 or args.throttle_rate or args.agency_throttle_rate:
         env["REDIS_URL"] = args.redis_url
     if args.pooler_url:
         env["DATABASE_POOL_MODE"] = "transaction"

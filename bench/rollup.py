@@ -1259,7 +1259,13 @@ def measure_load(load_url: str, *, clients: int, duration: float, rounds: int) -
     answers: dict[str, dict[tuple[uuid.UUID, int], bytes]] = {}
     for _ in range(rounds):
         for source in (RAW, ROLLUP):
-            env = {"HEATMAP_CACHE_TTL": "0", "HEATMAP_THROTTLE_RATE": "", "HEATMAP_SOURCE": source}
+            env = {
+                "HEATMAP_CACHE_TTL": "0",
+                "HEATMAP_THROTTLE_RATE": "",
+                "HEATMAP_AGENCY_THROTTLE_RATE": "",
+                "HEATMAP_MAX_CONCURRENT_SCANS": "",
+                "HEATMAP_SOURCE": source,
+            }
             counted: dict[str, int] = {}
             with (
                 counting_scans(load_url, counted),

@@ -135,6 +135,11 @@ ANALYTICS_HEATMAP_THROTTLE_RATE = os.environ.get("HEATMAP_THROTTLE_RATE", "120/m
 # HEATMAP_AGENCY_THROTTLE_RATE: requests all the users of one agency may make together
 # ("600/min", the default); set but empty, no such limit.
 ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = os.environ.get("HEATMAP_AGENCY_THROTTLE_RATE", "600/min")
+# HEATMAP_MAX_CONCURRENT_SCANS: scans of one agency's calls at once (2, the default); set
+# but empty, no cap.
+if "HEATMAP_MAX_CONCURRENT_SCANS" in os.environ:
+    _scans = os.environ["HEATMAP_MAX_CONCURRENT_SCANS"].strip()
+    ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = int(_scans) if _scans else None
 # auto (the rollup once `manage.py heatmap_rollup install` made it ready), raw or rollup.
 ANALYTICS_HEATMAP_SOURCE = os.environ.get("HEATMAP_SOURCE", "auto")
 # HEATMAP_STATEMENT_TIMEOUT: seconds the calls query may run before it is cancelled (a 500).
