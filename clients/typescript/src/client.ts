@@ -56,13 +56,27 @@ export function signInAgain(body: Unauthorized): boolean {
 }
 
 export function noAgency(body: Forbidden): string {
-  const code: "user_not_found" | "user_without_agency" = body.code;
+  const code: "user_not_found" | "user_without_agency" | "anonymous_user" = body.code;
   return `${code}: ${body.detail}`;
 }
 
 export function databaseDown(body: ServerError): string {
-  const code: "calls_query_failed" | "users_query_failed" = body.code;
+  const code: "calls_query_failed" | "users_query_failed" | "sessions_query_failed" =
+    body.code;
   return `${code}: ${body.detail}`;
+}
+
+// 503: the keys cannot be read, or the agency's scans are busy; both say when to retry.
+type Unavailable = Errors[503]["content"]["application/json"];
+type PreconditionFailed = Errors[412]["content"]["application/json"];
+
+export function retryLater(body: Unavailable): boolean {
+  const code: "jwks_unavailable" | "scans_busy" = body.code;
+  return code === "scans_busy" || code === "jwks_unavailable";
+}
+
+export function staleCopy(body: PreconditionFailed): boolean {
+  return body.code === "precondition_failed";
 }
 
 export function periodMessages(body: BadQuery): string[] {
