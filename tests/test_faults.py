@@ -344,7 +344,8 @@ def test_with_redis_stopped_the_endpoint_answers_from_the_database(
 ) -> None:
     make_call()
     assert auth_client.get(HEATMAP_URL).status_code == 200
-    assert len(keys_in_redis(redis_cache)) == 2  # the answer and the throttle's count
+    # The answer, and the user's and the agency's throttle counts.
+    assert len(keys_in_redis(redis_cache)) == 3
 
     with stopped(stop_redis, start_redis):
         make_call()  # only the database knows this one
@@ -368,4 +369,4 @@ def test_with_redis_stopped_the_endpoint_answers_from_the_database(
     # Back, and empty (it kept nothing): the next answers are cached and counted again.
     assert auth_client.get(HEATMAP_URL).status_code == 200
     assert auth_client.get(HEATMAP_URL).status_code == 200
-    assert len(keys_in_redis(redis_cache)) == 2
+    assert len(keys_in_redis(redis_cache)) == 3
