@@ -21,6 +21,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError, connections, transaction
 
 from analytics.conf import HEATMAP_SOURCES, MAX_JWKS_CACHE_SECONDS, conf
+from analytics.db import first_line, table_readable
 from analytics.models import Call
 from analytics.sessions import (
     SESSIONS_SCHEMA,
@@ -312,27 +313,16 @@ def check_live_sessions(
         try:
             # A savepoint, should the check run inside a transaction (a test's, migrate's).
             with transaction.atomic(using=alias), connection.cursor() as cursor:
-                # From the catalogs, which every role may read. No row: no such table;
-                # false: there, but this role lacks USAGE on the schema or SELECT on it.
-                cursor.execute(
-                    "SELECT has_schema_privilege(n.oid, 'USAGE') "
-                    "AND has_table_privilege(c.oid, 'SELECT') "
-                    "FROM pg_catalog.pg_class AS c "
-                    "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = %s AND c.relname = %s",
-                    [SESSIONS_SCHEMA, SESSIONS_TABLE_NAME],
-                )
-                row = cursor.fetchone()
+                readable = table_readable(cursor, SESSIONS_SCHEMA, SESSIONS_TABLE_NAME)
         except DatabaseError as exc:
             # The first line is the server's message; later ones may quote the SQL.
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            problem = f"{SESSIONS_TABLE} on {alias!r} could not be looked up ({reason})"
+            problem = f"{SESSIONS_TABLE} on {alias!r} could not be looked up ({first_line(exc)})"
         else:
-            if row is not None and row[0]:
+            if readable:
                 return []
             problem = (
                 f"the {alias!r} database has no {SESSIONS_TABLE} table"
-                if row is None
+                if readable is None
                 else f"the database user cannot read {SESSIONS_TABLE} on {alias!r}"
             )
     return [

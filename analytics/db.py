@@ -1,4 +1,5 @@
-"""How the calls query meets the database: its alias and its bounds on PostgreSQL."""
+"""How the app's queries meet PostgreSQL: their transactions under ``SET LOCAL`` bounds,
+the scan slots, and what a catalog lookup or a database error says."""
 
 from __future__ import annotations
 
@@ -99,3 +100,33 @@ def take_scan_slot(using: str, agency_id: UUID) -> None:
             if time.monotonic() >= deadline:
                 raise ScanSlotsBusy(retry_after=max(1, math.ceil(wait)))
             time.sleep(SCAN_SLOT_POLL_SECONDS)
+
+
+def table_readable(cursor: CursorWrapper, schema: str, table: str) -> bool | None:
+    """Whether this role may read ``schema.table``; ``None`` when there is no such table.
+
+    Asked of the catalogs, which every role may read, so a missing table or schema
+    is an answer, not an error (and no error in the server's log).
+    """
+    cursor.execute(
+        "SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT') "
+        "FROM pg_catalog.pg_class AS c "
+        "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        [schema, table],
+    )
+    row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error from psycopg 3 (``sqlstate``) or psycopg2 (``pgcode``)."""
+    cause = exc.__cause__ or exc
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return str(code) if code else None
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error's message without its detail, context or SQL: one line to print."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

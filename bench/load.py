@@ -352,6 +352,35 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[rank - 1]
 
 
+def drive_sampled(
+    base_url: str,
+    database_url: str,
+    *,
+    clients: int,
+    duration: float,
+    tokens: Mapping[uuid.UUID, str],
+    mix: list[dict[str, str]],
+    expected: Mapping[Key, bytes],
+) -> tuple[Results, float, ConnectionSampler]:
+    """:func:`drive`, with the database's connections sampled all along."""
+    sampler = ConnectionSampler(database_url)
+    sampler.start()
+    try:
+        results, elapsed = asyncio.run(
+            drive(
+                base_url,
+                clients=clients,
+                duration=duration,
+                tokens=tokens,
+                mix=mix,
+                expected=expected,
+            )
+        )
+    finally:
+        sampler.stop()
+    return results, elapsed, sampler
+
+
 def report(
     results: Results,
     elapsed: float,
@@ -457,21 +486,15 @@ def main(argv: list[str] | None = None) -> int:
             f"median {statistics.median(alone) * 1000:.1f} ms",
             flush=True,
         )
-        sampler = ConnectionSampler(args.database_url)
-        sampler.start()
-        try:
-            results, elapsed = asyncio.run(
-                drive(
-                    server.base_url,
-                    clients=args.clients,
-                    duration=duration,
-                    tokens=tokens,
-                    mix=mix,
-                    expected=expected,
-                )
-            )
-        finally:
-            sampler.stop()
+        results, elapsed, sampler = drive_sampled(
+            server.base_url,
+            args.database_url,
+            clients=args.clients,
+            duration=duration,
+            tokens=tokens,
+            mix=mix,
+            expected=expected,
+        )
         restarted = server.worker_boots() - args.workers
     failures = report(
         results,

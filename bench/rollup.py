@@ -1272,21 +1272,15 @@ def measure_load(load_url: str, *, clients: int, duration: float, rounds: int) -
                 load.demo_server(database_url=load_url, workers=workers, env=env) as server,
             ):
                 expected, _ = asyncio.run(load.reference_answers(server.base_url, tokens, mix))
-                sampler = load.ConnectionSampler(load_url)
-                sampler.start()
-                try:
-                    results, elapsed = asyncio.run(
-                        load.drive(
-                            server.base_url,
-                            clients=clients,
-                            duration=duration,
-                            tokens=tokens,
-                            mix=mix,
-                            expected=expected,
-                        )
-                    )
-                finally:
-                    sampler.stop()
+                results, elapsed, sampler = load.drive_sampled(
+                    server.base_url,
+                    load_url,
+                    clients=clients,
+                    duration=duration,
+                    tokens=tokens,
+                    mix=mix,
+                    expected=expected,
+                )
             print(f"  -- HEATMAP_SOURCE={source}")
             failures = load.report(
                 results,

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +23,8 @@ from django.contrib.auth.models import User
 from django.test import Client, modify_settings, override_settings
 from drf_spectacular.generators import SchemaGenerator
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_openapi import SCHEMA_FILE, run_demo
+
 SCHEMA_URL = "/api/schema/"
 DOCS_URL = "/api/docs/"
 PASSWORD = "the-admins-real-password"
@@ -189,23 +187,9 @@ print(json.dumps({
 
 def test_the_demo_serves_openapi_yaml_itself_to_anyone(tmp_path: Path) -> None:
     """The demo's own settings: PBKDF2, and a database without tables, which it never reads."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "heatmap_project.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", DEMO_PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    probe = json.loads(done.stdout)
+    stdout = run_demo("-c", DEMO_PROBE, DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    probe = json.loads(stdout)
     assert probe["statuses"] == [200, 200, 200, 200]  # the schema thrice, then Swagger UI
-    assert probe["bodies"] == [(ROOT / "openapi.yaml").read_text()] * 3
+    assert probe["bodies"] == [SCHEMA_FILE.read_text()] * 3
     assert probe["hashes"] == 0
     assert probe["sidecar"]  # the demo's SPECTACULAR_SETTINGS: no CDN

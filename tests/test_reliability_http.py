@@ -16,8 +16,6 @@ import base64
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,7 +24,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -34,10 +31,10 @@ from analytics.reference_tables import REFERENCE_DDL
 from bench.load import demo_server
 from bench.support import JWT_SECRET, access_token, connect
 from tests.conftest import HEATMAP_URL, requires_postgresql_driver
+from tests.test_openapi import run_demo
 
 pytestmark = requires_postgresql_driver
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("TEST_POSTGRES_SERVER", "postgres://postgres@127.0.0.1:5432")
 REDIS = ("127.0.0.1", 6379)
 ADMIN_PASSWORD = "a-real-password-for-a-real-hash"
@@ -134,24 +131,14 @@ def demo() -> Iterator[Demo]:
             "HEATMAP_THROTTLE_RATE": f"{USER_RATE}/min",
             "HEATMAP_AGENCY_THROTTLE_RATE": f"{AGENCY_RATE}/min",
         }
-        manage = {**os.environ, "DJANGO_SETTINGS_MODULE": "heatmap_project.settings"}
-        manage.update(
-            DATABASE_URL=url,
-            SUPABASE_JWT_SECRET=JWT_SECRET,
-            DJANGO_SUPERUSER_PASSWORD=ADMIN_PASSWORD,
-        )
-        for command in (
-            ["migrate", "--noinput"],
-            ["createsuperuser", "--noinput", "--username", "admin", "--email", "a@example.com"],
-        ):
-            subprocess.run(
-                [sys.executable, "manage.py", *command],
-                cwd=ROOT,
-                env=manage,
-                check=True,
-                capture_output=True,
-                timeout=120,
-            )
+        manage = {
+            "DATABASE_URL": url,
+            "SUPABASE_JWT_SECRET": JWT_SECRET,
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+        }
+        run_demo("manage.py", "migrate", "--noinput", **manage)
+        superuser = ["--noinput", "--username", "admin", "--email", "a@example.com"]
+        run_demo("manage.py", "createsuperuser", *superuser, **manage)
         with demo_server(database_url=url, workers=2, env=env) as server:
             yield Demo(server.base_url, user_id, colleagues, bystander)
     finally:

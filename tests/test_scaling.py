@@ -8,12 +8,9 @@ import logging
 import os
 import pickle
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +28,7 @@ from analytics.queries import window_bounds
 from analytics.selectors import count_calls_by_slot, heatmap
 from analytics.serializers import HeatmapQuerySerializer
 from tests.conftest import HEATMAP_URL, MakeCall, mint_token
+from tests.test_openapi import run_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -265,23 +263,11 @@ def test_a_cache_entry_that_is_not_a_heatmap_is_a_miss(
 
 
 def test_the_demo_caches_json_in_redis() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(DJANGO_SETTINGS_MODULE="heatmap_project.settings", REDIS_URL=REDIS_URL)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.core.cache import cache; "
-            "print(type(cache._cache._serializer).__module__)",
-        ],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    probe = (
+        "import django; django.setup(); from django.core.cache import cache; "
+        "print(type(cache._cache._serializer).__module__)"
     )
-    assert done.stdout.strip() == "analytics.cache_serializer"
+    assert run_demo("-c", probe, REDIS_URL=REDIS_URL).strip() == "analytics.cache_serializer"
 
 
 @pytest.mark.usefixtures("dead_redis_cache")

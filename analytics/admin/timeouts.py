@@ -22,7 +22,7 @@ from django.template.response import SimpleTemplateResponse, TemplateResponse
 from django.urls import reverse
 
 from analytics.conf import conf
-from analytics.db import settings_for_transaction
+from analytics.db import settings_for_transaction, sqlstate
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,8 @@ def admin_statement_timeout(using: str) -> AbstractContextManager[None]:
 
 
 def timed_out(exc: OperationalError) -> bool:
-    """The statement was cancelled by ``statement_timeout`` (psycopg 3 or psycopg2)."""
-    cause = exc.__cause__
-    return QUERY_CANCELED in (getattr(cause, "sqlstate", None), getattr(cause, "pgcode", None))
+    """The statement was cancelled by ``statement_timeout``."""
+    return sqlstate(exc) == QUERY_CANCELED
 
 
 def respond_in_time(

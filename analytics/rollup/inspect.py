@@ -8,13 +8,12 @@ from uuid import UUID
 
 from django.db import DatabaseError, transaction
 
-from analytics.db import set_local
+from analytics.db import first_line, set_local
 from analytics.models import Call
 from analytics.rollup import state
 from analytics.rollup.install import (
     COUNTING_SETTINGS,
     RollupError,
-    first_line,
     installed_objects,
     postgresql_connection,
 )

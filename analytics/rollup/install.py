@@ -27,7 +27,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
-from analytics.db import set_local
+from analytics.db import first_line, set_local, sqlstate
 from analytics.models import Call
 from analytics.rollup import state
 from analytics.rollup.sql import (
@@ -398,16 +398,3 @@ class Meter:
     def done(self, done: int) -> None:
         seconds = time.monotonic() - self.started
         self.progress(f"{self.label}: {done:,} {self.unit} in {seconds:.1f} s")
-
-
-def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error from psycopg 3 (``sqlstate``) or psycopg2 (``pgcode``)."""
-    cause = exc.__cause__ or exc
-    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-    return str(code) if code else None
-
-
-def first_line(exc: BaseException) -> str:
-    """A database error's message without its detail, context or SQL: one line to print."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
 
+from analytics.db import table_readable
 from analytics.models import Call
 from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION
 
@@ -48,17 +49,9 @@ def read_state(using: str) -> RollupState:
     if connection.vendor != "postgresql":
         return RollupState(installed=False)
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT has_schema_privilege(n.oid, 'USAGE') "
-            "AND has_table_privilege(c.oid, 'SELECT') "
-            "FROM pg_catalog.pg_namespace AS n "
-            "JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid "
-            "WHERE n.nspname = %s AND c.relname = 'rollup_state'",
-            [SCHEMA],
-        )
-        row = cursor.fetchone()
-        if row is None or not row[0]:
-            return RollupState(installed=row is not None)
+        readable = table_readable(cursor, SCHEMA, "rollup_state")
+        if not readable:
+            return RollupState(installed=readable is not None)
         cursor.execute(
             f"SELECT ready, version, (SELECT count(*) FROM pg_catalog.pg_trigger "
             "WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)) "
