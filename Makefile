@@ -19,7 +19,7 @@ TOX := PATH="$(if $(PYENV_BINS),$(PYENV_BINS):)$(PATH)" UV_PYTHON_DOWNLOADS=neve
 # Every environment of tox.ini but `faults`, which stops the real services (.ci/run runs it).
 TOX_PARALLEL ?= auto
 
-.PHONY: demo test lint faults install clean
+.PHONY: demo test lint faults install clean services
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,13 +41,18 @@ demo: $(DEMO_STAMP)
 	$(DEMO_ENV) $(BIN)/python manage.py demo --base-url http://127.0.0.1:$(DEMO_PORT)
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
-test: $(TOX_STAMP)
+# What the tests need from the machine (PostgreSQL, Redis, PgBouncer, Chromium and its driver,
+# Node), started or installed where missing, so a fresh machine's `make test` passes.
+services:
+	scripts/services
+
+test: services $(TOX_STAMP)
 	$(TOX) run-parallel --parallel $(TOX_PARALLEL) --parallel-no-spinner
 
 lint: $(TOX_STAMP)
 	$(TOX) run -e lint
 
-faults: $(TOX_STAMP)
+faults: services $(TOX_STAMP)
 	ANALYTICS_ALLOW_SERVICE_RESTARTS=1 $(TOX) run -e faults
 
 clean:
