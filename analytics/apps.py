@@ -15,12 +15,14 @@ class AnalyticsConfig(AppConfig):
             check_calls_index,
             check_heatmap_settings,
             check_live_sessions,
+            check_removed_settings,
             check_rollup_source,
             check_token_verification,
         )
 
         register(check_token_verification, Tags.security)
         register(check_heatmap_settings)
+        register(check_removed_settings)
         # Tagged database: it runs only with ``check --database`` and ``migrate``.
         register(check_calls_index, Tags.database)
         register(check_rollup_source, Tags.database)
@@ -28,4 +30,4 @@ class AnalyticsConfig(AppConfig):
 
         # The OpenAPI description registers with drf-spectacular, which the app does not require.
         if find_spec("drf_spectacular") is not None:
-            from analytics import schema  # noqa: F401
+            from analytics.api import schema  # noqa: F401

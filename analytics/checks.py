@@ -1,8 +1,10 @@
 """System checks: configuration mistakes surface at start-up, not as 401s in production.
 
-``AnalyticsConfig.ready()`` registers them. The ids are stable and a retired one
-is never reused (``analytics.E010`` checked the removed ``ANALYTICS_SKIP_USER_LOOKUP``);
-``tests/test_checks.py`` pins every one of them.
+``AnalyticsConfig.ready()`` registers them. The ids are stable and a retired one is
+never reused: ``analytics.E003``, ``E007`` to ``E010``, ``E018``, ``E023`` and ``E024``
+checked settings that are gone (``analytics.conf.REMOVED_SETTINGS``), which ``W005`` now
+names. The checks that read the catalogs are tagged ``database``: Django runs them only
+with ``check --database`` (and ``migrate``). ``docs/settings.md`` lists every id.
 
 The app's settings are read through ``analytics.conf``; Django's own (``DEBUG``,
 ``DATABASES``, ``CACHES``) straight from ``django.conf.settings``, which always has them.
@@ -20,19 +22,19 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError, connections, transaction
 
-from analytics.conf import HEATMAP_SOURCES, MAX_JWKS_CACHE_SECONDS, conf
-from analytics.db import first_line, table_readable
-from analytics.models import Call
-from analytics.sessions import (
+from analytics.api.throttling import is_valid_rate
+from analytics.auth.authentication import (
     SESSIONS_SCHEMA,
     SESSIONS_TABLE,
     SESSIONS_TABLE_NAME,
     sessions_database,
 )
-from analytics.throttling import is_valid_rate
+from analytics.conf import HEATMAP_SOURCES, REMOVED_SETTINGS, conf
+from analytics.db import first_line, table_readable
+from analytics.models import Call
 
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
-JSON_CACHE_SERIALIZER = "analytics.cache_serializer.JSONSerializer"
+JSON_CACHE_SERIALIZER = "analytics.api.caching.JSONSerializer"
 #: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
 MIN_SECRET_LENGTH = 32
 
@@ -40,7 +42,7 @@ MIN_SECRET_LENGTH = 32
 def check_token_verification(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    return [*_check_keys(), *_check_claims(), *_check_jwks_knobs()]
+    return [*_check_keys(), *_check_claims()]
 
 
 def _check_keys() -> list[CheckMessage]:
@@ -92,10 +94,6 @@ def _check_keys() -> list[CheckMessage]:
 
 def _check_claims() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    if not isinstance(conf.JWT_AUDIENCE, str) or not conf.JWT_AUDIENCE:
-        messages.append(
-            Error("ANALYTICS_JWT_AUDIENCE must be a non-empty string.", id="analytics.E003")
-        )
     leeway = conf.JWT_LEEWAY_SECONDS
     if isinstance(leeway, bool) or not isinstance(leeway, int) or leeway < 0:
         messages.append(
@@ -104,40 +102,12 @@ def _check_claims() -> list[CheckMessage]:
                 id="analytics.E004",
             )
         )
-    messages += _seconds_above_zero(
-        "ANALYTICS_JWT_MAX_LIFETIME_SECONDS", conf.JWT_MAX_LIFETIME_SECONDS, "analytics.E018"
-    )
     for name, value, check_id in (
         ("ANALYTICS_ALLOW_ANONYMOUS_USERS", conf.ALLOW_ANONYMOUS_USERS, "analytics.E019"),
         ("ANALYTICS_REQUIRE_LIVE_SESSION", conf.REQUIRE_LIVE_SESSION, "analytics.E020"),
     ):
         if not isinstance(value, bool):
             messages.append(Error(f"{name} must be True or False.", id=check_id))
-    return messages
-
-
-def _check_jwks_knobs() -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    cache = conf.CONFIGURED_JWKS_CACHE_SECONDS
-    if not _is_number(cache) or not 0 < cache <= MAX_JWKS_CACHE_SECONDS:
-        messages.append(
-            Error(
-                "ANALYTICS_JWKS_CACHE_SECONDS must be a number of seconds above 0 and at most "
-                f"{MAX_JWKS_CACHE_SECONDS:g}: a revoked key must stop verifying soon.",
-                id="analytics.E007",
-            )
-        )
-    messages += _seconds_above_zero(
-        "ANALYTICS_JWKS_TIMEOUT_SECONDS", conf.JWKS_TIMEOUT_SECONDS, "analytics.E008"
-    )
-    cooldown = conf.JWKS_REFETCH_COOLDOWN_SECONDS
-    if not _is_number(cooldown) or cooldown < 0:
-        messages.append(
-            Error(
-                "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS must be a non-negative number of seconds.",
-                id="analytics.E009",
-            )
-        )
     return messages
 
 
@@ -206,12 +176,6 @@ def check_heatmap_settings(
                 id="analytics.E022",
             )
         )
-    messages += _seconds_above_zero(
-        "ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS", conf.HEATMAP_SCAN_WAIT_SECONDS, "analytics.E023"
-    )
-    messages += _seconds_above_zero(
-        "ANALYTICS_ADMIN_STATEMENT_TIMEOUT", conf.ADMIN_STATEMENT_TIMEOUT, "analytics.E024"
-    )
     # The throttles count in the same cache as the answers, even with caching off.
     if (caching or rate or agency_rate) and conf.HEATMAP_CACHE not in settings.CACHES:
         messages.append(
@@ -235,6 +199,21 @@ def check_heatmap_settings(
             )
         )
     return messages
+
+
+def check_removed_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """A setting the app no longer reads: the host meant something by it, and it is ignored."""
+    return [
+        Warning(
+            f"{name} is set, but the app no longer reads it.",
+            hint=f"Remove it; in its place: {replacement}.",
+            id="analytics.W005",
+        )
+        for name, replacement in REMOVED_SETTINGS.items()
+        if hasattr(settings, name)
+    ]
 
 
 def _check_cache_serializer(cache: Any) -> list[CheckMessage]:

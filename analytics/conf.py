@@ -9,6 +9,8 @@ or range at start-up; the properties here assume the checks passed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
@@ -16,12 +18,23 @@ from django.conf import settings
 #: Where the heatmap's counts come from (``ANALYTICS_HEATMAP_SOURCE``).
 HEATMAP_SOURCES = ("auto", "raw", "rollup")
 
-#: Supabase Auth's longest allowed JWT expiry (``jwt_exp`` in the project's Auth settings).
-SUPABASE_MAX_JWT_EXPIRY_SECONDS = 7 * 24 * 3600
-
-#: Supabase serves its JWKS with a 10-minute cache; a revoked key must not be
-#: trusted for longer than that here either, whatever the host configures.
-MAX_JWKS_CACHE_SECONDS = 600.0
+#: Settings the app no longer reads, each with what took its place; ``analytics.W005``
+#: names any a host still sets. Each became a constant beside the code that uses it.
+REMOVED_SETTINGS = {
+    "ANALYTICS_JWT_AUDIENCE": "Supabase's 'authenticated' (analytics.auth.tokens.AUDIENCE)",
+    "ANALYTICS_JWT_MAX_LIFETIME_SECONDS": (
+        "Supabase's longest expiry, one week (analytics.auth.tokens.MAX_LIFETIME_SECONDS)"
+    ),
+    "ANALYTICS_JWKS_CACHE_SECONDS": (
+        "Supabase's own 10 minutes (analytics.auth.jwks.CACHE_SECONDS); "
+        "analytics.auth.jwks.forget_signing_keys() drops the keys at once"
+    ),
+    "ANALYTICS_JWKS_TIMEOUT_SECONDS": "5 s (analytics.auth.jwks.TIMEOUT_SECONDS)",
+    "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": "30 s (analytics.auth.jwks.COOLDOWN_SECONDS)",
+    "ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": "5 s (analytics.db.SCAN_WAIT_SECONDS)",
+    "ANALYTICS_ADMIN_STATEMENT_TIMEOUT": "5 s (analytics.admin.timeouts.STATEMENT_TIMEOUT)",
+    "ANALYTICS_SKIP_USER_LOOKUP": "SupabaseClaimsAuthentication, for views that need no agency",
+}
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -60,24 +73,10 @@ class AnalyticsSettings:
         return f"{self.SUPABASE_URL}/auth/v1" if self.SUPABASE_URL else None
 
     @property
-    def JWT_AUDIENCE(self) -> str:
-        """Supabase gives signed-in users' tokens ``aud: authenticated``."""
-        audience: str = _setting("ANALYTICS_JWT_AUDIENCE", "authenticated")
-        return audience
-
-    @property
     def JWT_LEEWAY_SECONDS(self) -> int:
         """Clock skew tolerated on ``exp``/``nbf``/``iat`` between Supabase and us."""
         leeway: int = _setting("ANALYTICS_JWT_LEEWAY_SECONDS", 30)
         return leeway
-
-    @property
-    def JWT_MAX_LIFETIME_SECONDS(self) -> float:
-        """The longest ``exp - iat`` accepted: Supabase never issues longer (one week)."""
-        seconds: float = _setting(
-            "ANALYTICS_JWT_MAX_LIFETIME_SECONDS", SUPABASE_MAX_JWT_EXPIRY_SECONDS
-        )
-        return seconds
 
     @property
     def ALLOW_ANONYMOUS_USERS(self) -> bool:
@@ -90,29 +89,6 @@ class AnalyticsSettings:
         """Whether the token's ``session_id`` must still be in ``auth.sessions`` (one read)."""
         required: bool = _setting("ANALYTICS_REQUIRE_LIVE_SESSION", False)
         return required
-
-    @property
-    def JWKS_CACHE_SECONDS(self) -> float:
-        """How long fetched keys are trusted before the JWKS is read again (at most 600 s)."""
-        return min(self.CONFIGURED_JWKS_CACHE_SECONDS, MAX_JWKS_CACHE_SECONDS)
-
-    @property
-    def CONFIGURED_JWKS_CACHE_SECONDS(self) -> float:
-        """``ANALYTICS_JWKS_CACHE_SECONDS`` as the host set it, before the cap: for the checks."""
-        seconds: float = _setting("ANALYTICS_JWKS_CACHE_SECONDS", MAX_JWKS_CACHE_SECONDS)
-        return seconds
-
-    @property
-    def JWKS_TIMEOUT_SECONDS(self) -> float:
-        """How long one JWKS request may wait on the network: a request waits on it."""
-        seconds: float = _setting("ANALYTICS_JWKS_TIMEOUT_SECONDS", 5.0)
-        return seconds
-
-    @property
-    def JWKS_REFETCH_COOLDOWN_SECONDS(self) -> float:
-        """Minimum gap between an unknown ``kid`` (or a failed fetch) and the next fetch."""
-        seconds: float = _setting("ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS", 30.0)
-        return seconds
 
     @property
     def HEATMAP_DATABASE(self) -> str:
@@ -178,17 +154,23 @@ class AnalyticsSettings:
         scans: int | None = _setting("ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS", 2)
         return scans
 
-    @property
-    def HEATMAP_SCAN_WAIT_SECONDS(self) -> float:
-        """How long a request waits for a scan slot of its agency before answering 503."""
-        seconds: float = _setting("ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS", 5.0)
-        return seconds
-
-    @property
-    def ADMIN_STATEMENT_TIMEOUT(self) -> float:
-        """Seconds an admin page's query on ``calls`` may run on PostgreSQL before it stops."""
-        seconds: float = _setting("ANALYTICS_ADMIN_STATEMENT_TIMEOUT", 5.0)
-        return seconds
-
 
 conf = AnalyticsSettings()
+
+
+def for_transaction_pooler(database: Mapping[str, Any]) -> dict[str, Any]:
+    """``database`` made safe behind a transaction-mode pooler (Supavisor on port 6543).
+
+    There each transaction may run on another server connection, so nothing may outlive
+    a transaction: not a server-side cursor (Django's ``.iterator()`` opens one ``WITH
+    HOLD``), not a prepared statement (psycopg 3 prepares a query it has run five times).
+    The app's own settings are ``SET LOCAL`` for the same reason (``analytics.db``). A
+    host's ``settings.py`` may import this: the module reads settings only when asked.
+
+    Django uses psycopg 3 whenever it is importable, so ``prepare_threshold`` is
+    set only then: psycopg2 never prepares, and libpq would refuse the option.
+    """
+    options = dict(database.get("OPTIONS") or {})
+    if find_spec("psycopg") is not None:
+        options["prepare_threshold"] = None
+    return {**database, "DISABLE_SERVER_SIDE_CURSORS": True, "OPTIONS": options}

@@ -1,23 +1,33 @@
-"""How the app's queries meet PostgreSQL: their transactions under ``SET LOCAL`` bounds,
-the scan slots, and what a catalog lookup or a database error says."""
+"""How the app's queries meet the database: their transactions under ``SET LOCAL`` bounds,
+the scan slots, what a catalog lookup or a database error says, and the expressions the
+ORM lacks (or lacks in the shape the heatmap needs), each written once for every backend."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 from uuid import UUID
 
-from django.db import connections, transaction
+from django.db import NotSupportedError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
+from django.db.models import BooleanField, F, Func
+from django.db.models.functions import TruncHour
+from django.db.models.sql.compiler import SQLCompiler
 
 from analytics.conf import conf
-from analytics.domain import ScanSlotsBusy
+from analytics.exceptions import HeatmapError
 
 #: The first key of the scan slots' advisory locks: ``hashtext('analytics.scan_slots')``
 #: would do as well; a constant keeps the locks recognisable in ``pg_locks`` (``classid``).
 SCAN_SLOT_LOCK_SPACE = 0x48454154  # "HEAT"
+#: How long a request waits for a scan slot of its agency before answering 503: long
+#: enough to outlast a typical scan, short enough that a client is not left hanging.
+SCAN_WAIT_SECONDS = 5.0
 #: How often a request waiting for a scan slot tries again.
 SCAN_SLOT_POLL_SECONDS = 0.05
 
@@ -74,18 +84,18 @@ def set_local(cursor: CursorWrapper, values: dict[str, str]) -> None:
 
 def take_scan_slot(using: str, agency_id: UUID) -> None:
     """Hold one of the agency's ``ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS`` slots to the
-    end of the current transaction, waiting at most ``ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS``.
+    end of the current transaction, waiting at most :data:`SCAN_WAIT_SECONDS`.
 
     A slot is a transaction-level advisory lock, so every app server (and a
     transaction-mode pooler) shares the count, and a slot frees itself when the
-    scan's transaction ends, however it ends. With no slot free in time it raises
-    :class:`ScanSlotsBusy`. No cap on SQLite, or with the setting ``None``.
+    scan's transaction ends, however it ends. With no slot free in time it raises a
+    ``HeatmapError`` coded ``scans_busy``. No cap on SQLite, or with the setting ``None``.
     """
     connection = connections[using]
     slots = conf.HEATMAP_MAX_CONCURRENT_SCANS
     if slots is None or connection.vendor != "postgresql":
         return
-    wait = conf.HEATMAP_SCAN_WAIT_SECONDS
+    wait = SCAN_WAIT_SECONDS
     deadline = time.monotonic() + wait
     with connection.cursor() as cursor:
         while True:
@@ -98,7 +108,7 @@ def take_scan_slot(using: str, agency_id: UUID) -> None:
             if cursor.fetchone() is not None:
                 return
             if time.monotonic() >= deadline:
-                raise ScanSlotsBusy(retry_after=max(1, math.ceil(wait)))
+                raise HeatmapError(code="scans_busy", retry_after=max(1, math.ceil(wait)))
             time.sleep(SCAN_SLOT_POLL_SECONDS)
 
 
@@ -130,3 +140,64 @@ def first_line(exc: BaseException) -> str:
     """A database error's message without its detail, context or SQL: one line to print."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class IsJSONTrue(Func):
+    """True where the JSON value at ``path`` is the literal ``true``, else false.
+
+    Django's ``field__key=True`` lookup cannot be used: on SQLite it also
+    matches the string ``"true"``, so the two databases would disagree.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, *path: str) -> None:
+        if not path:
+            raise ValueError("IsJSONTrue needs at least one key in its path.")
+        super().__init__(F(field))
+        self.path = path
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        # Dispatch here, not in as_<vendor>(): aggregates compile their ``filter``
+        # with a direct as_sql() call that skips Django's vendor dispatch.
+        column, params = compiler.compile(self.source_expressions[0])
+        if connection.vendor == "postgresql":
+            arrows = " -> ".join(["%s"] * len(self.path))
+            # COALESCE: a missing key is "not true", never NULL, so NOT(...) works too.
+            sql = f"COALESCE(({column} -> {arrows}) = 'true'::jsonb, false)"
+            return sql, (*params, *self.path)
+        if connection.vendor == "sqlite":
+            # JSON_TYPE names the JSON type, so the string "true" is 'text', not 'true'.
+            sql = f"COALESCE(JSON_TYPE({column}, %s) = 'true', 0)"
+            return sql, (*params, sqlite_json_path(self.path))
+        raise NotSupportedError(f"IsJSONTrue is not implemented for {connection.vendor}.")
+
+
+def sqlite_json_path(keys: tuple[str, ...]) -> str:
+    """``$."key"."next"``: SQLite's path to an object key, each key quoted as a JSON string.
+
+    Written here because Django's own helper is private and moved in Django 6.0
+    (``django.db.models.fields.json.compile_json_path`` became
+    ``connection.ops.compile_json_path``).
+    """
+    return "$" + "".join(f".{json.dumps(key)}" for key in keys)
+
+
+class LocalHour(TruncHour):
+    """The local wall-clock hour a call started in, left as the database gives it.
+
+    Folding needs only its weekday and hour, so the per-row conversion to an
+    aware datetime (``TruncHour.convert_value``) is skipped: a third of the
+    endpoint's fixed cost for a small agency.
+    """
+
+    def convert_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return value

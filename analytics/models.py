@@ -1,19 +1,23 @@
 """Unmanaged models over the tables the Supabase application owns.
 
 Django never creates, migrates or writes these tables in production; the
-reference DDL in ``analytics/sql/reference_schema.sql`` documents their shape.
+reference DDL in ``analytics/sql/reference_schema.sql`` documents their shape, and
+:func:`create_reference_tables` creates them for tests and demos, never for production
+(on PostgreSQL from that DDL, so enum columns and the ``(agency_id, created_at)`` index
+look as they do in a Supabase schema; elsewhere from the models).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Self
 from uuid import UUID
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Q
 
-from analytics.expressions import IsJSONTrue
+from analytics.db import IsJSONTrue
 
 ENDED = "ended"
 UNJOINED = "unjoined"
@@ -87,15 +91,6 @@ class Call(models.Model):
         return str(self.id)
 
 
-class CallHeatmap(Call):
-    """Not a table: gives the admin's "Call heatmap" page its row in the app's section."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "call heatmap"
-        verbose_name_plural = "call heatmap"
-
-
 class RollupBucket(models.Model):
     """Counts of one 15-minute UTC bucket, in the rollup ``heatmap_rollup install`` creates.
 
@@ -139,3 +134,26 @@ class SegmentBucket(RollupBucket):
     class Meta:
         managed = False
         db_table = '"analytics_heatmap"."segment_counts"'
+
+
+REFERENCE_DDL = Path(__file__).parent / "sql" / "reference_schema.sql"
+REFERENCE_MODELS = (User, Call)
+
+
+def reference_tables_exist(*, using: str = DEFAULT_DB_ALIAS) -> bool:
+    existing = set(connections[using].introspection.table_names())
+    return all(model._meta.db_table in existing for model in REFERENCE_MODELS)
+
+
+def create_reference_tables(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(REFERENCE_DDL.read_text())
+        return
+    with connection.schema_editor() as editor:
+        for model in REFERENCE_MODELS:
+            editor.create_model(model)
+            # create_model() skips an unmanaged model's indexes; the index matters.
+            for index in model._meta.indexes:
+                editor.add_index(model, index)

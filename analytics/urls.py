@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.views import CallHeatmapApi, CallHeatmapCsvApi
+from analytics.api.views import CallHeatmapApi, CallHeatmapCsvApi
 
 app_name = "analytics"
 

@@ -19,19 +19,27 @@ on demand, not a test.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 
-import dj_database_url
-
+from bench import rollup
+from bench.common import (
+    Cells,
+    answer_runner,
+    cells_of,
+    configure_django,
+    explain,
+    in_fresh_process,
+    statement_runner,
+    statements_of,
+    timed_ms,
+)
 from bench.dataset import (
     BIG_AGENCY_ID,
     BIG_AGENCY_USER_ID,
@@ -39,11 +47,9 @@ from bench.dataset import (
     DatasetSpec,
     ensure_dataset,
 )
-from bench.support import JWT_SECRET, Connection, access_token, connect, ensure_database
+from heatmap_project.harness import Connection, connect, ensure_database
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_bench"
-
-Cells = dict[tuple[int, int], tuple[int, int, int]]
 
 _WHERE = (
     "agency_id = %(agency)s AND status = 'ended' "
@@ -70,39 +76,9 @@ FLOOR_QUERIES = {
 EDGE_QUERY = f"SELECT * FROM calls WHERE {_WHERE}"
 
 
-def configure_django(database_url: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="benchmark",
-        ALLOWED_HOSTS=["testserver"],
-        USE_TZ=True,
-        TIME_ZONE="UTC",
-        INSTALLED_APPS=[
-            "django.contrib.auth",
-            "django.contrib.contenttypes",
-            "rest_framework",
-            "analytics",
-        ],
-        ROOT_URLCONF="bench.urls",
-        DATABASES={"default": dj_database_url.parse(database_url, conn_max_age=600)},
-        SUPABASE_JWT_SECRET=JWT_SECRET,
-        ANALYTICS_HEATMAP_CACHE_TTL=0,  # measure the work, not a cache hit
-        ANALYTICS_HEATMAP_STATEMENT_TIMEOUT=600,  # a cold first read of 3.4 GB takes >10 s here
-        ANALYTICS_HEATMAP_THROTTLE_RATE=None,  # the rollup section asks hundreds of times a minute
-        ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE=None,
-        ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS=None,  # the raw designs are measured uncapped
-        # Designs (a)-(c) are the raw scan; bench.rollup switches the source for its own part.
-        ANALYTICS_HEATMAP_SOURCE="raw",
-    )
-    django.setup()
-
-
 def window(period: str) -> tuple[datetime, datetime]:
-    from analytics.domain import Period
-    from analytics.queries import heatmap_window
+    from analytics.heatmap.query import heatmap_window
+    from analytics.heatmap.vocabulary import Period
 
     start_date, end_date = heatmap_window(Period(period), today=datetime.now(UTC).date())
     return (
@@ -112,44 +88,21 @@ def window(period: str) -> tuple[datetime, datetime]:
 
 
 def endpoint_runner(period: str, user_id: Any = BIG_AGENCY_USER_ID) -> Callable[[], Cells]:
-    from django.test import Client
-
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {access_token(user_id)}")
-
-    def run() -> Cells:
-        response = client.get("/api/dashboard-heatmap", {"period": period})
-        if response.status_code != 200:
-            raise SystemExit(f"endpoint answered {response.status_code}: {response.content!r}")
-        return {
-            (c["day"], c["hour"]): (c["total_calls"], c["connected_calls"], c["meetings_booked"])
-            for c in response.json()["heatmap"]
-        }
-
-    return run
+    """(a) The endpoint end to end through Django's request handling: its cells."""
+    run = answer_runner({"period": period}, user_id)
+    return lambda: cells_of(run())
 
 
 def sql_runner(
     connection: Connection, sql: str, params: dict[str, Any], settings: dict[str, str] | None = None
 ) -> Callable[[], Cells]:
-    """One hand-written statement, optionally under the endpoint's ``SET LOCAL`` settings."""
-
-    def run() -> Cells:
-        with connection.cursor() as cursor:
-            if settings:
-                cursor.execute("BEGIN")
-                for name, value in settings.items():
-                    cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-            if settings:
-                cursor.execute("COMMIT")
-        return {(d, h): (t, c, b) for d, h, t, c, b in rows}
-
-    return run
+    """(b) One hand-written statement, optionally under the endpoint's ``SET LOCAL`` settings."""
+    run = statement_runner(connection, sql, params, settings)
+    return lambda: {(d, h): (t, c, b) for d, h, t, c, b in run()}
 
 
 def edge_runner(connection: Connection, params: dict[str, Any]) -> Callable[[], Cells]:
-    """The edge function's design: every matching row's columns, counted in code."""
+    """(c) The edge function's design: every matching row's columns, counted in code."""
 
     def run() -> Cells:
         with connection.cursor() as cursor:
@@ -205,36 +158,13 @@ def _peak_rss_growth(database_url: str, design: str, period: str, queue: Any) ->
 
 
 def peak_rss_growth_mb(database_url: str, design: str, period: str) -> float:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_peak_rss_growth, args=(database_url, design, period, queue))
-    process.start()
-    growth: float = queue.get(timeout=1800)
-    process.join()
+    growth: float = in_fresh_process(_peak_rss_growth, database_url, design, period, timeout=1800)
     return growth
-
-
-def explain(
-    connection: Connection, sql: str, params: Any, settings: dict[str, str] | None = None
-) -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN")
-        for name, value in (settings or {}).items():
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("COMMIT")
-    return plan
 
 
 def endpoint_sql(period: str) -> str:
     """The SQL the endpoint sends for the calls query, captured from a real request."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        endpoint_runner(period)()
-    [calls_query] = [q["sql"] for q in queries.captured_queries if '"calls"' in q["sql"]]
+    [calls_query] = [sql for sql in statements_of(endpoint_runner(period)) if '"calls"' in sql]
     return calls_query
 
 
@@ -248,29 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", default="90d", choices=["7d", "30d", "90d"])
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS)")
     parser.add_argument("--skip-memory", action="store_true")
-    group = parser.add_argument_group("the rollup (bench/rollup.py)")
-    group.add_argument("--rollup-only", action="store_true", help="skip designs (a)-(c)")
-    group.add_argument("--skip-rollup", action="store_true", help="designs (a)-(c) only")
-    group.add_argument(
-        "--restart",
-        action="store_true",
-        help="time the first request after restarting PostgreSQL (pg_ctlcluster, as root; "
-        "waits until no pytest runs, up to 10 minutes)",
-    )
-    group.add_argument("--inserts", type=int, default=2000, help="single-row INSERTs timed")
-    group.add_argument("--writer-threads", type=int, default=8, help="concurrent UPDATE writers")
-    group.add_argument("--updates-per-thread", type=int, default=1000)
-    group.add_argument("--install-writers", type=int, default=4, help="writers during install")
-    group.add_argument(
-        "--load-database-url",
-        default=None,
-        help="bench.load's dataset, rebuilt with the rollup (default: heatmap_load_rollup on "
-        "--database-url's server; not heatmap_load, which the tox load environment uses)",
-    )
-    group.add_argument("--load-clients", type=int, default=32)
-    group.add_argument("--load-duration", type=float, default=10.0, help="seconds per run")
-    group.add_argument("--load-rounds", type=int, default=2, help="runs per source, alternating")
-    group.add_argument("--skip-load", action="store_true")
+    rollup.add_arguments(parser)
     args = parser.parse_args(argv)
 
     spec = DatasetSpec(
@@ -279,8 +187,6 @@ def main(argv: list[str] | None = None) -> int:
     ensure_database(args.database_url)
     connection = connect(args.database_url)
     configure_django(args.database_url)
-    from bench import rollup
-
     code = rollup.import_app()
     print(f"dataset: {spec.fingerprint}")
     print("built" if ensure_dataset(connection, spec) else "reused (same spec)")
@@ -292,42 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_rollup:
         return 0
     connection.close()
-    load_url = args.load_database_url or _on_same_server(args.database_url, "heatmap_load_rollup")
-    return rollup.run(
-        rollup.Options(
-            database_url=args.database_url,
-            load_database_url=load_url,
-            period=args.period,
-            rounds=args.rounds,
-            explain=args.explain,
-            restart=args.restart,
-            inserts=args.inserts,
-            threads=args.writer_threads,
-            per_thread=args.updates_per_thread,
-            install_writers=args.install_writers,
-            load_clients=args.load_clients,
-            load_duration=args.load_duration,
-            load_rounds=args.load_rounds,
-            skip_load=args.skip_load,
-            code=code,
-        )
-    )
-
-
-def _on_same_server(database_url: str, name: str) -> str:
-    """``database_url`` with another database name."""
-    base, _, rest = database_url.partition("?")
-    url = base.rsplit("/", 1)[0] + "/" + name
-    return url + ("?" + rest if rest else "")
+    return rollup.run(rollup.Options.from_args(args, code=code))
 
 
 def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
     """Designs (a)-(c) on the raw scan: the endpoint, the fastest SQL, fetch-and-count."""
+    from analytics.db import heatmap_settings
+
     start, end = window(args.period)
     params = {"agency": str(BIG_AGENCY_ID), "start": start, "end": end}
     runners: dict[str, Callable[[], Cells]] = {"a endpoint": endpoint_runner(args.period)}
-    from analytics.db import heatmap_settings
-
     # Each candidate as PostgreSQL plans it by default, and under the endpoint's settings.
     for name, sql in FLOOR_QUERIES.items():
         runners[f"b sql {name}"] = sql_runner(connection, sql, params)
@@ -346,9 +226,7 @@ def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
     timings: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, run in runners.items():
-            began = time.perf_counter()
-            run()
-            timings[name].append((time.perf_counter() - began) * 1000)
+            timings[name].append(timed_ms(run))
 
     print(f"\n{'design':<26}{'median ms':>11}{'min':>9}{'max':>9}   ({args.rounds} rounds)")
     medians = {name: statistics.median(values) for name, values in timings.items()}
@@ -368,8 +246,6 @@ def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
         )
 
     if args.explain:
-        from analytics.db import heatmap_settings
-
         sql = endpoint_sql(args.period)
         print("\n-- endpoint's calls query, under its settings")
         print(explain(connection, sql, None, heatmap_settings()))

@@ -25,6 +25,10 @@ By default answers are not cached (``HEATMAP_CACHE_TTL=0``), so every request
 reaches PostgreSQL, and throttling is off: a handful of users make thousands
 of requests a minute here, which is not what the throttle is for. It is a
 program to run on demand, not a test.
+
+The rollup's run (``python -m bench.heatmap``) drives the same server and clients
+(:func:`measure_load`) on a database of its own, once from the raw scan and once from
+the rollup.
 """
 
 from __future__ import annotations
@@ -34,28 +38,42 @@ import asyncio
 import itertools
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
-from bench.support import JWT_SECRET, access_token, admin_connection, ensure_database
+from bench.common import (
+    DATABASE,
+    HEATMAP_PATH,
+    RAW,
+    ROLLUP,
+    Line,
+    in_fresh_process,
+    number,
+    percentile,
+    section,
+)
+from bench.dataset import CAMPAIGNS, CLIENTS, INSERT_CALLS
+from heatmap_project.harness import (
+    access_token,
+    admin_connection,
+    connect,
+    demo_server,
+    ensure_database,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
-HEATMAP_PATH = "/api/dashboard-heatmap"
+#: Gunicorn sync workers: 2 x cores + 1, as gunicorn suggests.
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1) + 1
 
 AGENCIES = {
     uuid.UUID("10ad0000-0000-4000-8000-00000000000a"): 50_000,
@@ -66,9 +84,6 @@ USERS = {
     for agency in AGENCIES
     for index in range(3)
 }
-# bench.dataset's INSERT_CALLS gives every agency these 14 campaigns and 20 clients.
-CAMPAIGNS = [uuid.UUID(f"b16a9e0c-0000-4000-8000-1{n:011d}") for n in range(14)]
-CLIENTS = [uuid.UUID(f"b16a9e0c-0000-4000-8000-2{n:011d}") for n in range(20)]
 
 
 # --- the database -------------------------------------------------------------------------
@@ -80,8 +95,6 @@ def build_dataset(database_url: str, *, seed: float = 0.7) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from bench.dataset import INSERT_CALLS
-
     ensure_database(database_url)
     settings.configure(
         INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "analytics"],
@@ -89,11 +102,11 @@ def build_dataset(database_url: str, *, seed: float = 0.7) -> None:
         USE_TZ=True,
     )
     django.setup()
-    from analytics.reference_tables import create_reference_tables
+    from analytics.models import create_reference_tables
 
     with connection.cursor() as cursor:
-        # A rollup (bench.rollup installs one here) would outlive calls and stay "ready"
-        # with the old counts, its triggers gone with the table: it goes first.
+        # A rollup (the rollup's run installs one here) would outlive calls and stay
+        # "ready" with the old counts, its triggers gone with the table: it goes first.
         cursor.execute(
             "DROP SCHEMA IF EXISTS analytics_heatmap CASCADE; DROP TABLE IF EXISTS calls, users; "
             "DROP TYPE IF EXISTS call_status, call_end_reason"
@@ -144,81 +157,6 @@ class ConnectionSampler(threading.Thread):
         self.join(timeout=5)
 
 
-# --- the server ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class DemoServer:
-    """The demo project under gunicorn; ``log`` holds its stderr (one line per worker boot)."""
-
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    workers: int
-
-    def worker_boots(self) -> int:
-        return self.log.read_text(errors="replace").count("Booting worker with pid")
-
-
-@contextmanager
-def demo_server(
-    *, database_url: str, workers: int, env: Mapping[str, str], log: Path | None = None
-) -> Iterator[DemoServer]:
-    """Serve the demo project under gunicorn on 127.0.0.1, stopping it on the way out."""
-    port = free_port()
-    log = log or Path(tempfile.mkstemp(prefix="heatmap-gunicorn-", suffix=".log")[1])
-    server_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE_", "DATABASE_"))},
-        "DJANGO_SETTINGS_MODULE": "heatmap_project.settings",
-        "DATABASE_URL": database_url,
-        "SUPABASE_JWT_SECRET": JWT_SECRET,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        **env,
-    }
-    if "REDIS_URL" not in env:
-        server_env.pop("REDIS_URL", None)
-    command = [
-        *[sys.executable, "-m", "gunicorn", "heatmap_project.wsgi:application"],
-        *["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync"],
-        *["--timeout", "60", "--graceful-timeout", "5", "--log-level", "info"],
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=server_env, stdout=output, stderr=subprocess.STDOUT
-        )
-    server = DemoServer(f"http://127.0.0.1:{port}", process, log, workers)
-    try:
-        deadline = time.monotonic() + 60
-        while server.worker_boots() < workers or not _listening(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 # --- the load -----------------------------------------------------------------------------
 
 
@@ -243,6 +181,34 @@ def request_mix(size: int = 24, *, seed: int = 7) -> list[dict[str, str]]:
     return random.Random(seed).sample(every, size)
 
 
+def server_env(
+    *,
+    cache_ttl: int = 0,
+    throttle_rate: str = "",
+    agency_throttle_rate: str = "",
+    max_concurrent_scans: str = "",
+) -> dict[str, str]:
+    """The demo's settings for a run: by default uncached, unthrottled, no scan cap."""
+    return {
+        "HEATMAP_CACHE_TTL": str(cache_ttl),
+        "HEATMAP_THROTTLE_RATE": throttle_rate,
+        "HEATMAP_AGENCY_THROTTLE_RATE": agency_throttle_rate,
+        "HEATMAP_MAX_CONCURRENT_SCANS": max_concurrent_scans,
+    }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the clients do: how many, for how long, as which users, asking what."""
+
+    clients: int
+    duration: float
+    mix: list[dict[str, str]] = field(default_factory=request_mix)
+    tokens: Mapping[uuid.UUID, str] = field(
+        default_factory=lambda: {user: access_token(user) for user in USERS}
+    )
+
+
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
@@ -261,9 +227,7 @@ class Results:
 Key = tuple[uuid.UUID, int]
 
 
-async def reference_answers(
-    base_url: str, tokens: Mapping[uuid.UUID, str], mix: list[dict[str, str]]
-) -> tuple[dict[Key, bytes], list[float]]:
+async def reference_answers(base_url: str, plan: Plan) -> tuple[dict[Key, bytes], list[float]]:
     """Each agency's answer to each request of the mix, asked one at a time, and the latencies."""
     import httpx
 
@@ -273,8 +237,8 @@ async def reference_answers(
         for user, agency in USERS.items():
             if any(key[0] == agency for key in answers):
                 continue
-            for index, params in enumerate(mix):
-                headers = {"Authorization": f"Bearer {tokens[user]}"}
+            for index, params in enumerate(plan.mix):
+                headers = {"Authorization": f"Bearer {plan.tokens[user]}"}
                 started = time.perf_counter()
                 response = await http.get(HEATMAP_PATH, params=params, headers=headers)
                 latencies.append(time.perf_counter() - started)
@@ -284,20 +248,13 @@ async def reference_answers(
     return answers, latencies
 
 
-async def drive(
-    base_url: str,
-    *,
-    clients: int,
-    duration: float,
-    tokens: Mapping[uuid.UUID, str],
-    mix: list[dict[str, str]],
-    expected: Mapping[Key, bytes],
-) -> tuple[Results, float]:
+async def drive(base_url: str, plan: Plan, expected: Mapping[Key, bytes]) -> tuple[Results, float]:
     import httpx
 
     results = Results()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=plan.clients, max_keepalive_connections=plan.clients)
     users = list(USERS)
+    mix = plan.mix
 
     async def client(number: int, http: httpx.AsyncClient, deadline: float) -> None:
         rng = random.Random(number)
@@ -309,7 +266,7 @@ async def drive(
                 response = await http.get(
                     HEATMAP_PATH,
                     params=mix[index],
-                    headers={"Authorization": f"Bearer {tokens[user]}"},
+                    headers={"Authorization": f"Bearer {plan.tokens[user]}"},
                 )
             except httpx.HTTPError as exc:
                 results.errors.append(f"{type(exc).__name__}: {exc}")
@@ -332,8 +289,8 @@ async def drive(
 
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
         started = time.monotonic()
-        deadline = started + duration
-        await asyncio.gather(*(client(n, http, deadline) for n in range(clients)))
+        deadline = started + plan.duration
+        await asyncio.gather(*(client(n, http, deadline) for n in range(plan.clients)))
         elapsed = time.monotonic() - started
     return results, elapsed
 
@@ -345,60 +302,41 @@ def _window(body: bytes) -> bytes:
     return (text[start : text.find("}", start)] if start >= 0 else "").encode()
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile: the value ``share`` of the answers came in at or under."""
-    ordered = sorted(values)
-    rank = max(1, round(share * len(ordered)))
-    return ordered[rank - 1]
+@dataclass
+class LoadRun:
+    """One run: the answers asked one at a time and their latencies, then the load's."""
+
+    expected: dict[Key, bytes]
+    alone: list[float]
+    results: Results
+    elapsed: float
+    peak_connections: int
+    samples: int
 
 
-def drive_sampled(
-    base_url: str,
-    database_url: str,
-    *,
-    clients: int,
-    duration: float,
-    tokens: Mapping[uuid.UUID, str],
-    mix: list[dict[str, str]],
-    expected: Mapping[Key, bytes],
-) -> tuple[Results, float, ConnectionSampler]:
-    """:func:`drive`, with the database's connections sampled all along."""
+def run_load(base_url: str, database_url: str, plan: Plan) -> LoadRun:
+    """The mix asked once, one request at a time, then :func:`drive`, with the database's
+    connections sampled all along."""
+    expected, alone = asyncio.run(reference_answers(base_url, plan))
     sampler = ConnectionSampler(database_url)
     sampler.start()
     try:
-        results, elapsed = asyncio.run(
-            drive(
-                base_url,
-                clients=clients,
-                duration=duration,
-                tokens=tokens,
-                mix=mix,
-                expected=expected,
-            )
-        )
+        results, elapsed = asyncio.run(drive(base_url, plan, expected))
     finally:
         sampler.stop()
-    return results, elapsed, sampler
+    return LoadRun(expected, alone, results, elapsed, sampler.peak, sampler.samples)
 
 
-def report(
-    results: Results,
-    elapsed: float,
-    *,
-    clients: int,
-    workers: int,
-    peak_connections: int,
-    samples: int,
-    database: str,
-    cache_ttl: int,
-) -> list[str]:
+def report(run: LoadRun, plan: Plan, *, workers: int, database: str, cache_ttl: int) -> list[str]:
     """Print the figures; return what failed (nothing when the run meets every requirement)."""
+    results, elapsed, peak_connections = run.results, run.elapsed, run.peak_connections
     count = len(results.latencies)
     ms = [latency * 1000 for latency in results.latencies] or [0.0]
     calls = " + ".join(f"{calls:,}" for calls in AGENCIES.values())
     cache = f"answers cached {cache_ttl} s in Redis" if cache_ttl else "no answer cache"
     print(
-        f"load: {clients} clients for {elapsed:.1f} s against {workers} gunicorn sync workers\n"
+        f"load: {plan.clients} clients for {elapsed:.1f} s against {workers} gunicorn sync "
+        f"workers\n"
         f"  dataset      {database}: {calls} calls, {len(USERS)} users of 2 agencies; {cache}\n"
         f"  requests     {count:,} ({count / elapsed:,.1f}/s)\n"
         f"  latency      p50 {percentile(ms, 0.50):.1f} ms  p95 {percentile(ms, 0.95):.1f} ms  "
@@ -409,7 +347,7 @@ def report(
         f"{len(results.differing)} differ"
         + (f" ({results.rolled_over} from after midnight, skipped)" if results.rolled_over else "")
         + f"\n  PostgreSQL   peak {peak_connections} connections to {database} "
-        f"({samples:,} samples; {workers} workers)",
+        f"({run.samples:,} samples; {workers} workers)",
         flush=True,
     )
     failures = []
@@ -424,6 +362,104 @@ def report(
         failures.append(f"{len(results.differing)} answers differ from the single-request one")
         failures.extend(f"    {what}" for what in results.differing[:5])
     return failures
+
+
+# --- the rollup's run: raw scan against rollup -------------------------------------------
+
+
+def _prepare_load_database(database_url: str, queue: Any) -> None:
+    """In a fresh process (Django is configured per database): the load's dataset, and
+    the rollup installed on it."""
+    build_dataset(database_url)
+    from analytics.rollup.install import install
+
+    installed = install(using=DATABASE)
+    queue.put((installed.seconds, installed.rows_counted))
+
+
+def scans(database_url: str) -> dict[str, int]:
+    """Scans of calls and of the rollup tables so far (the statistics PostgreSQL keeps)."""
+    with closing(connect(database_url)) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT relname, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) "
+            "FROM pg_stat_user_tables WHERE relname IN "
+            "('calls', 'agency_buckets', 'segment_buckets')"
+        )
+        found = {name: int(count) for name, count in cursor.fetchall()}
+    return {
+        "calls": found.get("calls", 0),
+        "rollup": found.get("agency_buckets", 0) + found.get("segment_buckets", 0),
+    }
+
+
+@contextmanager
+def counting_scans(database_url: str, into: dict[str, int]) -> Iterator[None]:
+    before = scans(database_url)
+    yield
+    time.sleep(1.5)  # backends flush their statistics when they exit, at most a second later
+    after = scans(database_url)
+    into.update({name: after[name] - before[name] for name in after})
+
+
+def measure_load(load_url: str, *, clients: int, duration: float, rounds: int) -> list[Line]:
+    """The load's server (demo project, gunicorn) and clients, uncached and unthrottled,
+    once serving from the raw scan and once from the rollup, alternating."""
+    section(f"6. bench.load, {clients} clients, uncached: raw scan against rollup")
+    seconds, rows = in_fresh_process(_prepare_load_database, load_url, timeout=600)
+    database = dj_database_url.parse(load_url)["NAME"]
+    print(f"  built {database} and installed its rollup ({rows:,} ended calls, {seconds:.1f} s)")
+    plan = Plan(clients, duration)
+    rates: dict[str, list[float]] = {RAW: [], ROLLUP: []}
+    p50s: dict[str, list[float]] = {RAW: [], ROLLUP: []}
+    answers: dict[str, dict[Key, bytes]] = {}
+    for _ in range(rounds):
+        for source in (RAW, ROLLUP):
+            env = {**server_env(), "HEATMAP_SOURCE": source}
+            counted: dict[str, int] = {}
+            with (
+                counting_scans(load_url, counted),
+                demo_server(database_url=load_url, workers=DEFAULT_WORKERS, env=env) as server,
+            ):
+                run = run_load(server.base_url, load_url, plan)
+            print(f"  -- HEATMAP_SOURCE={source}")
+            failures = report(run, plan, workers=DEFAULT_WORKERS, database=database, cache_ttl=0)
+            print(f"  scans: calls {counted['calls']:,}, rollup tables {counted['rollup']:,}")
+            if failures:
+                raise SystemExit(f"load with HEATMAP_SOURCE={source} failed: {failures}")
+            if source == ROLLUP and counted["calls"] > counted["rollup"]:
+                raise SystemExit("the rollup server scanned calls more than the rollup")
+            answers.setdefault(source, run.expected)
+            ms = [latency * 1000 for latency in run.results.latencies]
+            rates[source].append(len(ms) / run.elapsed)
+            p50s[source].append(percentile(ms, 0.5))
+    differing = [
+        key
+        for key, body in answers[RAW].items()
+        if body != answers[ROLLUP][key] and _window(body) == _window(answers[ROLLUP][key])
+    ]
+    if differing:
+        raise SystemExit(f"{len(differing)} load answers differ between raw and rollup")
+    print(f"  the {len(answers[RAW])} reference answers are identical from raw and rollup")
+    rate = statistics.median(rates[ROLLUP]) / statistics.median(rates[RAW])
+    p50 = statistics.median(p50s[RAW]) / statistics.median(p50s[ROLLUP])
+    return [
+        Line(
+            f"load, {clients} clients: requests/s",
+            f"{statistics.median(rates[RAW]):,.0f}/s",
+            f"{statistics.median(rates[ROLLUP]):,.0f}/s",
+            f"{rate:.1f}x",
+        ),
+        Line(
+            f"load, {clients} clients: p50 latency",
+            f"{number(statistics.median(p50s[RAW]))} ms",
+            f"{number(statistics.median(p50s[ROLLUP]))} ms",
+            f"{p50:.1f}x faster",
+        ),
+    ]
+
+
+# --- the command --------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -441,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2 * (os.cpu_count() or 1) + 1,
+        default=DEFAULT_WORKERS,
         help="gunicorn sync workers (2 x cores + 1, as gunicorn suggests)",
     )
     parser.add_argument("--short", action="store_true", help="a 5-second run, for CI")
@@ -459,53 +495,33 @@ def main(argv: list[str] | None = None) -> int:
         help="HEATMAP_MAX_CONCURRENT_SCANS (default: no cap, to measure the database's capacity)",
     )
     args = parser.parse_args(argv)
-    duration = 5.0 if args.short else args.duration
     database = dj_database_url.parse(args.database_url)["NAME"]
 
     started = time.monotonic()
     build_dataset(args.database_url)
     print(f"load: built {database} in {time.monotonic() - started:.1f} s", flush=True)
-    env = {
-        "HEATMAP_CACHE_TTL": str(args.cache_ttl),
-        "HEATMAP_THROTTLE_RATE": args.throttle_rate,
-        "HEATMAP_AGENCY_THROTTLE_RATE": args.agency_throttle_rate,
-        "HEATMAP_MAX_CONCURRENT_SCANS": args.max_concurrent_scans,
-    }
+    env = server_env(
+        cache_ttl=args.cache_ttl,
+        throttle_rate=args.throttle_rate,
+        agency_throttle_rate=args.agency_throttle_rate,
+        max_concurrent_scans=args.max_concurrent_scans,
+    )
     if args.cache_ttl > 0 or args.throttle_rate or args.agency_throttle_rate:
         env["REDIS_URL"] = args.redis_url
     if args.pooler_url:
         env["DATABASE_POOL_MODE"] = "transaction"
         print(f"load: serving through the transaction-mode pooler at {args.pooler_url}")
-    tokens = {user: access_token(user) for user in USERS}
-    mix = request_mix()
+    plan = Plan(args.clients, 5.0 if args.short else args.duration)
     served_from = args.pooler_url or args.database_url
     with demo_server(database_url=served_from, workers=args.workers, env=env) as server:
-        expected, alone = asyncio.run(reference_answers(server.base_url, tokens, mix))
-        print(
-            f"load: {len(alone)} reference answers, one at a time: "
-            f"median {statistics.median(alone) * 1000:.1f} ms",
-            flush=True,
-        )
-        results, elapsed, sampler = drive_sampled(
-            server.base_url,
-            args.database_url,
-            clients=args.clients,
-            duration=duration,
-            tokens=tokens,
-            mix=mix,
-            expected=expected,
-        )
+        run = run_load(server.base_url, args.database_url, plan)
         restarted = server.worker_boots() - args.workers
-    failures = report(
-        results,
-        elapsed,
-        clients=args.clients,
-        workers=args.workers,
-        peak_connections=sampler.peak,
-        samples=sampler.samples,
-        database=database,
-        cache_ttl=args.cache_ttl,
+    print(
+        f"load: {len(run.alone)} reference answers, one at a time: "
+        f"median {statistics.median(run.alone) * 1000:.1f} ms",
+        flush=True,
     )
+    failures = report(run, plan, workers=args.workers, database=database, cache_ttl=args.cache_ttl)
     if restarted:
         failures.append(f"{restarted} gunicorn workers were restarted during the run")
     for failure in failures:

@@ -12,7 +12,7 @@ from typing import Any
 import dj_database_url
 
 import analytics
-from analytics.pooling import for_transaction_pooler
+from analytics.conf import for_transaction_pooler
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,7 +83,7 @@ TEMPLATES = [
 
 # DATABASE_URL: the Supabase PostgreSQL database (postgres://...); unset, a local SQLite file.
 # Connections are kept for a minute and checked before reuse: after the database restarts,
-# the first request on a dead connection reconnects instead of failing (tests/test_faults.py).
+# the first request on a dead connection reconnects instead of failing (tests/system/test_faults.py).
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
@@ -121,7 +121,7 @@ CACHES = {
         "OPTIONS": {
             "socket_connect_timeout": 0.25,
             "socket_timeout": 0.25,
-            "serializer": "analytics.cache_serializer.JSONSerializer",
+            "serializer": "analytics.api.caching.JSONSerializer",
         },
     }
     if os.environ.get("REDIS_URL")

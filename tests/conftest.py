@@ -1,35 +1,43 @@
-"""Shared fixtures: the Supabase-owned tables, users, calls and access tokens."""
+"""Shared fixtures: the Supabase-owned tables, users, calls, access tokens and a JWKS server."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from importlib.util import find_spec
 from typing import Any
 
-import jwt
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from django.test import Client, override_settings
 from django.utils import timezone
+from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
+from time_machine import TimeMachineFixture
 
-from analytics.models import Call, User
-from analytics.reference_tables import create_reference_tables
-
-HEATMAP_URL = "/api/dashboard-heatmap"
-HEATMAP_CSV_URL = "/api/dashboard-heatmap.csv"
-#: For tests that start Django on a PostgreSQL URL in a subprocess: Django loads the
-#: backend while it sets up, so without a driver (tox's SQLite environments have none)
-#: it stops there, before the code under test runs.
-requires_postgresql_driver = pytest.mark.skipif(
-    find_spec("psycopg") is None and find_spec("psycopg2") is None,
-    reason="needs a PostgreSQL driver (psycopg or psycopg2) installed",
+from analytics.auth.jwks import forget_signing_keys
+from analytics.models import Call, User, create_reference_tables
+from analytics.rollup import state as rollup_state
+from analytics.rollup.install import install, uninstall
+from tests.helpers import (
+    AUTH_SESSIONS_DDL,
+    BOOKED,
+    PROJECT_URL,
+    SCHEMA_FILE,
+    JWKSServer,
+    Keys,
+    MakeCall,
+    Sessions,
+    SigningKey,
+    decode_text,
+    empty_calls,
+    mint_token,
+    staff_member,
 )
+
 #: Read before any test database exists; creating one renames its alias's NAME.
 CONFIGURED_DATABASE_NAMES = {alias: db["NAME"] for alias, db in settings.DATABASES.items()}
 
@@ -90,9 +98,6 @@ def user(db: None, agency_id: uuid.UUID) -> User:
     return User.objects.create(id=uuid.uuid4(), agency_id=agency_id)
 
 
-MakeCall = Callable[..., Call]
-
-
 @pytest.fixture
 def make_call(db: None, agency_id: uuid.UUID, today: date) -> MakeCall:
     """Create an ended call of the test agency at noon today unless told otherwise."""
@@ -108,21 +113,6 @@ def make_call(db: None, agency_id: uuid.UUID, today: date) -> MakeCall:
         return Call.objects.create(**values)
 
     return make
-
-
-def mint_token(*, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
-    """An access token shaped like Supabase Auth's; ``claim=None`` leaves a claim out."""
-    now = datetime.now(UTC)
-    payload: dict[str, Any] = {
-        "aud": "authenticated",
-        "role": "authenticated",
-        "iat": int(now.timestamp()),
-        "exp": int((now + timedelta(hours=1)).timestamp()),
-        "email": "someone@example.com",
-        **claims,
-    }
-    payload = {key: value for key, value in payload.items() if value is not None}
-    return jwt.encode(payload, secret or settings.SUPABASE_JWT_SECRET, algorithm=algorithm)
 
 
 @pytest.fixture
@@ -161,36 +151,135 @@ def dead_redis_cache(settings: Any) -> None:
     }
 
 
-class KeyStoreClock:
-    """``analytics.jwks``'s clock, moved by hand: cooldowns and cache lifetimes pass
-    exactly when a test says, however busy the machine is."""
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The clock stopped at the present second: ``clock.shift(seconds)`` moves it on.
 
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    time-machine moves ``time.time`` and ``datetime.now`` (not ``time.monotonic``), for
+    the code under test and the test alike: a cache lifetime, a cooldown or a throttle's
+    window passes exactly when the test says, however busy the machine is.
+    """
+    time_machine.move_to(datetime.now(UTC).replace(microsecond=0), tick=False)
+    return time_machine
 
 
 @pytest.fixture
-def key_store_clock(monkeypatch: pytest.MonkeyPatch) -> KeyStoreClock:
-    from analytics import jwks
-
-    clock = KeyStoreClock()
-    monkeypatch.setattr(jwks, "time", clock)
-    return clock
-
-
-@contextmanager
-def table_away(table: str) -> Iterator[None]:
-    """The Supabase table ``table`` renamed inside the block: every query of it fails."""
+def auth_sessions(on_postgresql: None) -> Sessions:
+    """Supabase Auth's ``auth.sessions`` on the users' database, for this test's
+    transaction only (SQLite has no ``auth`` schema: the test skips there)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+        cursor.execute(AUTH_SESSIONS_DDL)
+    return Sessions()
+
+
+@pytest.fixture(scope="session")
+def openapi_spec() -> OpenAPI:
+    """``openapi.yaml`` as openapi-core reads it, to validate real answers against."""
+    config = Config(extra_media_type_deserializers={"text/csv": decode_text})
+    return OpenAPI.from_file_path(str(SCHEMA_FILE), config=config)
+
+
+@pytest.fixture
+def calls_at_nine_and_two(make_call: MakeCall, today: date) -> None:
+    """Three calls at 09:00 today (two connected, one booked), one at 14:00."""
+    nine = datetime(today.year, today.month, today.day, 9, tzinfo=UTC)
+    make_call(created_at=nine + timedelta(minutes=5), joined_at=nine + timedelta(minutes=6))
+    make_call(
+        created_at=nine + timedelta(minutes=40),
+        joined_at=nine + timedelta(minutes=41),
+        analysis=BOOKED,
+    )
+    make_call(
+        created_at=nine + timedelta(minutes=50),
+        joined_at=nine + timedelta(minutes=51),
+        end_reason="unjoined",
+    )
+    make_call(created_at=nine + timedelta(hours=5))
+
+
+@pytest.fixture(scope="session")
+def project_keys() -> Keys:
+    # Generated once: RSA key generation is the slowest step of the suite.
+    return Keys(SigningKey.es256(), SigningKey.rs256(), SigningKey.es256())
+
+
+@pytest.fixture
+def jwks_server(project_keys: Keys) -> Iterator[JWKSServer]:
+    """A running JWKS endpoint publishing the three keys; stopped after the test."""
+    server = JWKSServer()
+    server.publish(project_keys.es256, project_keys.rs256, project_keys.standby)
+    server.start()
     try:
-        yield
+        yield server
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+        server.stop()
+
+
+@pytest.fixture
+def supabase_project(jwks_server: JWKSServer) -> Iterator[JWKSServer]:
+    """Settings of a Supabase project whose JWKS is the local server; fresh key cache."""
+    forget_signing_keys()
+    with override_settings(SUPABASE_URL=PROJECT_URL, SUPABASE_JWKS_URL=jwks_server.jwks_url):
+        yield jwks_server
+    forget_signing_keys()
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(client: Client) -> Client:
+    """A browser signed in to the admin as staff who may view calls and users."""
+    client.force_login(staff_member())
+    return client
+
+
+@pytest.fixture
+def at_ten(today: date) -> datetime:
+    return datetime(today.year, today.month, today.day, 10, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def calls_today(make_call: MakeCall, at_ten: datetime, other_agency_id: uuid.UUID) -> None:
+    """Three calls at 10:00 today (one connected and booked), one at 14:00, one elsewhere,
+    and one still queued."""
+    make_call(created_at=at_ten, joined_at=at_ten, end_reason="completed", analysis=BOOKED)
+    make_call(created_at=at_ten + timedelta(minutes=5))
+    make_call(created_at=at_ten + timedelta(minutes=30), joined_at=at_ten, end_reason="unjoined")
+    make_call(created_at=at_ten + timedelta(hours=4))
+    make_call(created_at=at_ten, agency_id=other_agency_id)
+    make_call(created_at=at_ten, status="queued")
+
+
+# --- the rollup on PostgreSQL ------------------------------------------------------------
+
+
+@pytest.fixture
+def rollup_database(on_postgresql: None) -> Iterator[None]:
+    """Empty calls and users and no rollup, before and after the test.
+
+    The rollup's tests commit (its install runs transactions of its own): mark them
+    ``django_db(transaction=True)``. Off PostgreSQL they skip.
+    """
+    rollup_state.forget()
+    empty_calls()
+    yield
+    if connection.in_atomic_block:  # a test that failed inside atomic()
+        return
+    uninstall(using="default")
+    empty_calls()
+    rollup_state.forget()
+
+
+@pytest.fixture
+def rollup(rollup_database: None) -> None:
+    """The rollup, installed and ready."""
+    install(using="default")
+
+
+@pytest.fixture
+def rollup_agency(rollup_database: None) -> uuid.UUID:
+    """An agency with one user (committed), who may ask for its heatmap."""
+    agency_id = uuid.uuid4()
+    User.objects.create(id=uuid.uuid4(), agency_id=agency_id)
+    return agency_id

@@ -12,7 +12,7 @@ from typing import Any
 
 import dj_database_url
 
-from analytics.pooling import for_transaction_pooler
+from analytics.conf import for_transaction_pooler
 
 SECRET_KEY = "analytics-tests-only"
 DEBUG = False
@@ -33,7 +33,7 @@ INSTALLED_APPS = [
     "analytics",
 ]
 MIDDLEWARE = [
-    # As the demo project has it (tests/test_cors.py): an SPA on another origin calls the API.
+    # As the demo project has it (tests/api/test_views.py): an SPA on another origin calls the API.
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,7 +85,7 @@ DATABASES = {
 # The cache tests switch to the real Redis server; everything else sees no cache at all.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 ANALYTICS_HEATMAP_CACHE_TTL = 0
-# Far above what any test asks of one user; tests/test_throttling.py lowers it.
+# Far above what any test asks of one user; tests/api/test_throttling.py lowers it.
 ANALYTICS_HEATMAP_THROTTLE_RATE = "100000/min"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,20 +1,30 @@
-"""``analytics.checks``: each configuration mistake has its own stable id."""
+"""``analytics.checks``: each configuration mistake has its own stable id.
+
+Every id the checks still give has a test here; the retired ones (E003, E007 to E010,
+E018, E023, E024) checked settings that are gone, which W005 now names.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 from django.core import checks
+from django.db import connection
 from django.test import override_settings
 
+from analytics.api.throttling import is_valid_rate
 from analytics.checks import (
     check_calls_index,
     check_heatmap_settings,
     check_live_sessions,
+    check_removed_settings,
     check_rollup_source,
     check_token_verification,
 )
+from analytics.conf import REMOVED_SETTINGS
+from tests.helpers import Sessions, table_away
 
 SECRET = "a-legacy-jwt-secret-of-at-least-32-characters"
 PROJECT = "https://abcdefghijklmnop.supabase.co"
@@ -35,6 +45,7 @@ def test_registered_with_django() -> None:
     assert check_token_verification in registered
     assert checks.Tags.security in check_token_verification.tags
     assert check_heatmap_settings in registered
+    assert check_removed_settings in registered
     # Only ``check --database`` and ``migrate`` run a database check.
     assert check_calls_index in registered
     assert checks.Tags.database in check_calls_index.tags
@@ -71,7 +82,7 @@ def test_the_rollup_source_without_a_rollup_is_an_error(settings: Any) -> None:
 def test_live_sessions_without_a_sessions_table_is_an_error(settings: Any) -> None:
     """On SQLite there is never one; on PostgreSQL the test database has none of its own.
 
-    With the table there (and unreadable): tests/test_live_session.py.
+    With the table there: ``test_e025_*`` below.
     """
     settings.ANALYTICS_REQUIRE_LIVE_SESSION = True
     [error] = check_live_sessions(databases=["default"])
@@ -98,15 +109,6 @@ def test_live_sessions_without_a_sessions_table_is_an_error(settings: Any) -> No
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": "2"}, ["analytics.E022"]),
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": True}, ["analytics.E022"]),
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": 2.0}, ["analytics.E022"]),
-        ({"ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": 0.5}, []),
-        ({"ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": 0}, ["analytics.E023"]),
-        ({"ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": -1}, ["analytics.E023"]),
-        ({"ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": "5"}, ["analytics.E023"]),
-        ({"ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": None}, ["analytics.E023"]),
-        ({"ANALYTICS_ADMIN_STATEMENT_TIMEOUT": 2}, []),
-        ({"ANALYTICS_ADMIN_STATEMENT_TIMEOUT": 0}, ["analytics.E024"]),
-        ({"ANALYTICS_ADMIN_STATEMENT_TIMEOUT": float("inf")}, ["analytics.E024"]),
-        ({"ANALYTICS_ADMIN_STATEMENT_TIMEOUT": True}, ["analytics.E024"]),
     ],
     ids=repr,
 )
@@ -124,10 +126,9 @@ def test_heatmap_mistakes(settings: dict[str, Any], expected: list[str]) -> None
         {"SUPABASE_URL": "http://127.0.0.1:54321", "DEBUG": True},
         {
             "SUPABASE_URL": PROJECT,
-            "ANALYTICS_JWKS_CACHE_SECONDS": 60,
-            "ANALYTICS_JWKS_TIMEOUT_SECONDS": 2.5,
-            "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": 0,
             "ANALYTICS_JWT_LEEWAY_SECONDS": 0,
+            "ANALYTICS_ALLOW_ANONYMOUS_USERS": True,
+            "ANALYTICS_REQUIRE_LIVE_SESSION": True,
         },
     ],
     ids=[
@@ -155,8 +156,6 @@ def test_sound_configurations_pass(settings: dict[str, Any]) -> None:
         ({"SUPABASE_JWT_SECRET": "short"}, ["analytics.E005"]),
         ({"SUPABASE_JWT_SECRET": "x" * 31}, ["analytics.E005"]),
         ({"SUPABASE_JWT_SECRET": "x" * 32}, []),
-        ({"ANALYTICS_JWT_AUDIENCE": ""}, ["analytics.E003"]),
-        ({"ANALYTICS_JWT_AUDIENCE": ["authenticated"]}, ["analytics.E003"]),
         ({"ANALYTICS_JWT_LEEWAY_SECONDS": -1}, ["analytics.E004"]),
         ({"ANALYTICS_JWT_LEEWAY_SECONDS": "30"}, ["analytics.E004"]),
         ({"SUPABASE_URL": "abcdefghijklmnop.supabase.co"}, ["analytics.E006"]),
@@ -168,24 +167,10 @@ def test_sound_configurations_pass(settings: dict[str, Any]) -> None:
             ["analytics.W001"],
         ),
         ({"SUPABASE_URL": "http://supabase.internal:8000", "DEBUG": True}, []),
-        ({"ANALYTICS_JWKS_CACHE_SECONDS": 3600}, ["analytics.E007"]),
-        ({"ANALYTICS_JWKS_CACHE_SECONDS": 0}, ["analytics.E007"]),
-        ({"ANALYTICS_JWKS_CACHE_SECONDS": "600"}, ["analytics.E007"]),
-        ({"ANALYTICS_JWKS_CACHE_SECONDS": 600}, []),
-        ({"ANALYTICS_JWKS_TIMEOUT_SECONDS": 0}, ["analytics.E008"]),
-        ({"ANALYTICS_JWKS_TIMEOUT_SECONDS": None}, ["analytics.E008"]),
-        ({"ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": -1}, ["analytics.E009"]),
-        ({"ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": float("inf")}, ["analytics.E009"]),
         (
-            {"SUPABASE_JWT_SECRET": None, "ANALYTICS_JWKS_TIMEOUT_SECONDS": -5},
-            ["analytics.E001", "analytics.E008"],
+            {"SUPABASE_JWT_SECRET": None, "ANALYTICS_JWT_LEEWAY_SECONDS": -5},
+            ["analytics.E001", "analytics.E004"],
         ),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": 3600}, []),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": 0}, ["analytics.E018"]),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": -1}, ["analytics.E018"]),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": "604800"}, ["analytics.E018"]),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": None}, ["analytics.E018"]),
-        ({"ANALYTICS_JWT_MAX_LIFETIME_SECONDS": float("inf")}, ["analytics.E018"]),
         ({"ANALYTICS_ALLOW_ANONYMOUS_USERS": True}, []),
         ({"ANALYTICS_ALLOW_ANONYMOUS_USERS": "False"}, ["analytics.E019"]),
         ({"ANALYTICS_ALLOW_ANONYMOUS_USERS": 0}, ["analytics.E019"]),
@@ -223,7 +208,7 @@ REDIS = "django.core.cache.backends.redis.RedisCache"
     [
         ({}, ["analytics.W004"]),
         ({"socket_timeout": 0.25}, ["analytics.W004"]),
-        ({"serializer": "analytics.cache_serializer.JSONSerializer"}, []),
+        ({"serializer": "analytics.api.caching.JSONSerializer"}, []),
     ],
 )
 def test_w004_a_redis_cache_that_pickles(
@@ -242,3 +227,139 @@ def test_w004_is_quiet_when_nothing_uses_the_cache(settings: Any) -> None:
     settings.ANALYTICS_HEATMAP_THROTTLE_RATE = None
     settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = None
     assert check_heatmap_settings() == []
+
+
+# --- the throttles' rates (E015, E021) and their cache (E013) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "rate", [None, "", "120/min", "1/s", "5/sec", "10/second", "7/m", "60/minute", "9/hour", "1/d"]
+)
+def test_sound_rates(settings: Any, rate: Any) -> None:
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = rate
+    assert is_valid_rate(rate)
+    assert check_heatmap_settings() == []
+
+
+@pytest.mark.parametrize(
+    "rate",
+    [
+        *["120", "120/", "/min", "0/min", "-1/min", "1.5/min", "ten/min", "10/fortnight"],
+        *["10/mins", " 10/min", "10 / min", "10/min/2", 120, ["120/min"], True],
+    ],
+)
+def test_malformed_rates_are_e015(settings: Any, rate: Any) -> None:
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = rate
+    [error] = check_heatmap_settings()
+    assert error.id == "analytics.E015"
+    assert repr(rate) in error.msg
+
+
+def test_the_throttle_needs_its_cache_even_with_caching_off(settings: Any) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    settings.ANALYTICS_HEATMAP_CACHE = "nocache"
+    assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]
+    settings.ANALYTICS_HEATMAP_THROTTLE_RATE = None
+    assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]  # the agency's
+    settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = None
+    assert check_heatmap_settings() == []
+
+
+# --- where the heatmap reads and caches, and for how long (E011 to E014) ------------------
+
+
+def test_settings_checks(settings: Any) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 60
+    assert check_heatmap_settings() == []
+    settings.ANALYTICS_HEATMAP_DATABASE = "nowhere"
+    settings.ANALYTICS_HEATMAP_CACHE = "nocache"
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0
+    assert [m.id for m in check_heatmap_settings()] == [
+        "analytics.E011",
+        "analytics.E013",
+        "analytics.E014",
+    ]
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = -1
+    assert "analytics.E012" in [m.id for m in check_heatmap_settings()]
+
+
+# --- settings the app no longer reads (W005) -----------------------------------------------
+
+
+def test_the_test_settings_set_no_removed_setting() -> None:
+    assert check_removed_settings() == []
+
+
+@pytest.mark.parametrize("name", sorted(REMOVED_SETTINGS))
+def test_w005_a_removed_setting_still_set_is_one_warning_naming_it(name: str) -> None:
+    with override_settings(**{name: "anything"}):
+        [warning] = check_removed_settings()
+    assert warning.id == "analytics.W005"
+    assert warning.level == checks.WARNING
+    assert warning.msg == f"{name} is set, but the app no longer reads it."
+    assert REMOVED_SETTINGS[name] in (warning.hint or "")
+
+
+def test_w005_names_each_removed_setting_once() -> None:
+    with override_settings(ANALYTICS_JWT_AUDIENCE="x", ANALYTICS_JWKS_CACHE_SECONDS=60):
+        warnings = check_removed_settings()
+    assert [w.id for w in warnings] == ["analytics.W005"] * 2
+    assert [w.msg.split()[0] for w in warnings] == [
+        "ANALYTICS_JWT_AUDIENCE",
+        "ANALYTICS_JWKS_CACHE_SECONDS",
+    ]
+
+
+# --- database checks: the calls index (W002, W003), the sessions table (E025) --------------
+
+
+@pytest.mark.django_db
+def test_index_check_is_quiet_when_the_index_is_there() -> None:
+    assert check_calls_index(databases=["default"]) == []
+    assert check_calls_index(databases=None) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("on_postgresql")
+def test_w002_the_index_check_warns_and_names_the_statement_to_run() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX idx_calls_agency_created")
+    [warning] = check_calls_index(databases=["default"])
+    assert warning.id == "analytics.W002"
+    assert (
+        "CREATE INDEX CONCURRENTLY idx_calls_agency_created ON calls (agency_id, created_at)"
+        in (warning.hint or "")
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("on_postgresql")
+def test_w003_without_a_calls_table() -> None:
+    with table_away("calls"):
+        [warning] = check_calls_index(databases=["default"])
+    assert warning.id == "analytics.W003"
+    assert "'calls'" in warning.msg
+
+
+@pytest.mark.django_db
+def test_e025_passes_with_a_readable_sessions_table(auth_sessions: Sessions) -> None:
+    with override_settings(ANALYTICS_REQUIRE_LIVE_SESSION=True):
+        assert check_live_sessions(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_e025_when_django_cannot_read_the_sessions_table(auth_sessions: Sessions) -> None:
+    """Supabase's ``auth`` schema belongs to its Auth server; Django's role may not read it."""
+    role = f"analytics_test_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        # Inside the test's transaction: the role is gone with its rollback.
+        cursor.execute(f"CREATE ROLE {role}")
+        cursor.execute(f"SET LOCAL ROLE {role}")
+    try:
+        with override_settings(ANALYTICS_REQUIRE_LIVE_SESSION=True):
+            [error] = check_live_sessions(databases=["default"])
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    assert error.id == "analytics.E025"
+    assert "cannot read" in error.msg

@@ -3,8 +3,8 @@
 It never counts the whole table, never reads ``analysis`` (its lookups are the
 status and end-reason filters and the date drill-down, nothing else) and never
 runs a ``DISTINCT`` over it (see :mod:`analytics.admin.large_tables`); its pages
-read under ``ANALYTICS_ADMIN_STATEMENT_TIMEOUT``. It also mounts the call heatmap
-page at its old address, ``<calls>/heatmap/``.
+read under ``STATEMENT_TIMEOUT`` (5 s). It also serves the call heatmap
+page, ``<calls>/heatmap/`` (:mod:`analytics.admin.heatmap`).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from django.http import HttpRequest
 from django.urls import URLPattern
 from django.utils import timezone
 
-from analytics.admin.heatmap import CallHeatmapAdmin
+from analytics.admin.heatmap import CallHeatmapPage
 from analytics.admin.large_tables import (
     ColumnValuesFilter,
     LargeTableAdmin,
     calendar_hierarchy,
     short_uuid_search_link,
 )
-from analytics.models import MEETING_BOOKED, Call, CallHeatmap
+from analytics.models import MEETING_BOOKED, Call
 
 
-class CallAdmin(LargeTableAdmin):
+class CallAdmin(CallHeatmapPage, LargeTableAdmin):
     list_display = (
         "created_at",
         "agency",
@@ -95,12 +95,4 @@ class CallAdmin(LargeTableAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the defaults, whose "<path:object_id>/" would take "heatmap/".
-        return [*self.heatmap_admin().page_urls(), *super().get_urls()]
-
-    def heatmap_admin(self) -> CallHeatmapAdmin:
-        """The admin serving the heatmap page: the site's, or one of its own if it has none."""
-        if self.admin_site.is_registered(CallHeatmap):
-            registered = self.admin_site.get_model_admin(CallHeatmap)
-            if isinstance(registered, CallHeatmapAdmin):
-                return registered
-        return CallHeatmapAdmin(CallHeatmap, self.admin_site)
+        return [*self.heatmap_urls(), *super().get_urls()]

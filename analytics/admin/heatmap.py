@@ -1,32 +1,31 @@
 """The call heatmap page: an agency's calls as a shaded day-by-hour table, for staff.
 
-:class:`CallHeatmapAdmin` gives the page its row in the admin index (through the
-``CallHeatmap`` proxy model) and serves it as its ``changelist_view``. The page
-keeps the address it has had since 0.1.0, ``/admin/analytics/call/heatmap/``
-(URL name ``analytics_call_heatmap``), which :class:`~analytics.admin.calls.CallAdmin`
-mounts from :meth:`CallHeatmapAdmin.page_urls`; the row's own address redirects there.
+:class:`CallHeatmapPage` is mixed into :class:`~analytics.admin.calls.CallAdmin`, which
+serves it under the calls, at ``/admin/analytics/call/heatmap/`` (URL name
+``admin:analytics_call_heatmap``); the calls list links to it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import router
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from rest_framework.renderers import JSONRenderer
 
-from analytics import presentation
-from analytics.admin.large_tables import ReadOnlyAdmin
+from analytics.admin.forms import CallHeatmapForm
 from analytics.admin.timeouts import admin_statement_timeout
-from analytics.domain import CallsQueryError, Heatmap, ScanSlotsBusy, time_zone_names
-from analytics.forms import CallHeatmapForm
+from analytics.api.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
+from analytics.api.serializers import HeatmapSerializer
+from analytics.exceptions import HeatmapError
+from analytics.heatmap import presentation
+from analytics.heatmap.selectors import heatmap_for, known_agencies
+from analytics.heatmap.vocabulary import Heatmap, time_zone_names
 from analytics.models import Call
-from analytics.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
-from analytics.selectors import heatmap_for, known_agencies
-from analytics.serializers import HeatmapSerializer
 
 #: The page's URL name in the admin site's namespace, under the calls' URLs.
 PAGE_URL_NAME = f"{Call._meta.app_label}_{Call._meta.model_name}_heatmap"
@@ -40,35 +39,21 @@ def api_url() -> str | None:
         return None
 
 
-class CallHeatmapAdmin(ReadOnlyAdmin):
-    """The admin index's "Call heatmap" row and the page it leads to.
+if TYPE_CHECKING:
+    _CallAdmin = ModelAdmin[Call]
+else:  # a mixin at run time: ModelAdmin is generic only to the type checker
+    _CallAdmin = object
 
-    Staff only (``admin_view``), and only for those who may view calls.
-    """
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Whoever may view calls may see them as a heatmap.
-        return request.user.has_perm(f"{Call._meta.app_label}.view_{Call._meta.model_name}")
+class CallHeatmapPage(_CallAdmin):
+    """The heatmap page of the calls' admin: staff only (``admin_view``), and only for
+    those who may view calls."""
 
-    def page_urls(self) -> list[URLPattern]:
-        """The page's route, ``heatmap/``, for the calls' URLs to include."""
-        return [
-            path("heatmap/", self.admin_site.admin_view(self.changelist_view), name=PAGE_URL_NAME)
-        ]
+    def heatmap_urls(self) -> list[URLPattern]:
+        """The page's route, ``heatmap/``, ahead of the calls' own."""
+        return [path("heatmap/", self.admin_site.admin_view(self.heatmap_view), name=PAGE_URL_NAME)]
 
-    def get_urls(self) -> list[URLPattern]:
-        # The row's address (this model's change list) leads to the page's.
-        changelist = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
-        row = path("", self.admin_site.admin_view(self.row_view), name=changelist)
-        return [row, *(url for url in super().get_urls() if url.name != changelist)]
-
-    def row_view(self, request: HttpRequest) -> HttpResponseRedirect:
-        """To the page, with the query string it was given."""
-        page = reverse(f"{self.admin_site.name}:{PAGE_URL_NAME}")
-        query = request.GET.urlencode()
-        return HttpResponseRedirect(f"{page}?{query}" if query else page)
-
-    def changelist_view(
+    def heatmap_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         """The agency's heatmap as a shaded table; ``?format=json`` or ``csv``: as a file."""
@@ -84,10 +69,8 @@ class CallHeatmapAdmin(ReadOnlyAdmin):
                 result = heatmap_for(
                     agency_id=form.cleaned_data["agency"], query=form.heatmap_query()
                 )
-            except ScanSlotsBusy as exc:
-                form.add_error(None, f"{exc}; try again in {exc.retry_after} s.")
-            except CallsQueryError:
-                form.add_error(None, "The calls table could not be queried; the error is logged.")
+            except HeatmapError as exc:
+                form.add_error(None, str(exc))
         if request.GET.get("format") == "json":
             return self.heatmap_json(form, result)
         if request.GET.get("format") == "csv":
@@ -105,16 +88,7 @@ class CallHeatmapAdmin(ReadOnlyAdmin):
         }
         if result is not None:
             context.update(self.heatmap_context(request, form, result))
-        return TemplateResponse(
-            request,
-            [
-                f"admin/{self.opts.app_label}/{self.opts.model_name}/heatmap.html",
-                # Where 0.1.0 looked for a host's own template, under the calls.
-                f"admin/{Call._meta.app_label}/{Call._meta.model_name}/heatmap.html",
-                "analytics/admin/call_heatmap.html",
-            ],
-            context,
-        )
+        return TemplateResponse(request, "analytics/admin/call_heatmap.html", context)
 
     def heatmap_context(
         self, request: HttpRequest, form: CallHeatmapForm, result: Heatmap

@@ -39,8 +39,8 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
+from analytics.admin import timeouts
 from analytics.admin.timeouts import respond_in_time
-from analytics.conf import conf
 
 if TYPE_CHECKING:  # generic only in the type stubs
     ModelAdminBase = admin.ModelAdmin[Any]
@@ -283,7 +283,7 @@ class LargeTableAdmin(ReadOnlyAdmin):
     UUID; a term that is not a UUID matches nothing rather than reaching SQL.
     The list takes only its own lookups (:meth:`lookup_allowed`), checks their
     values (:class:`LargeTableChangeList`), and its pages read under
-    ``ANALYTICS_ADMIN_STATEMENT_TIMEOUT`` (:mod:`analytics.admin.timeouts`).
+    :data:`analytics.admin.timeouts.STATEMENT_TIMEOUT`.
     """
 
     paginator = CappedCountPaginator
@@ -354,13 +354,13 @@ class LargeTableAdmin(ReadOnlyAdmin):
         narrow = f"; narrow it with {listed}" if ways else ""
         return (
             f"The {self.opts.verbose_name_plural} list took longer than"
-            f" {conf.ADMIN_STATEMENT_TIMEOUT:g} s{narrow}."
+            f" {timeouts.STATEMENT_TIMEOUT:g} s{narrow}."
         )
 
     def object_timed_out_message(self) -> str:
         return (
             f"Reading this {self.opts.verbose_name} took longer than"
-            f" {conf.ADMIN_STATEMENT_TIMEOUT:g} s; try again in a moment."
+            f" {timeouts.STATEMENT_TIMEOUT:g} s; try again in a moment."
         )
 
     def change_view(

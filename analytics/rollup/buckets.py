@@ -23,7 +23,7 @@ def on_bucket_edge(moment: datetime) -> bool:
 
 @functools.lru_cache(maxsize=1024)
 def buckets_answer_exactly(zone: tzinfo, start: datetime, end: datetime) -> bool:
-    """True when ``[start, end)`` (UTC, as :class:`~analytics.queries.HeatmapQuery` holds
+    """True when ``[start, end)`` (UTC, as :class:`~analytics.heatmap.query.HeatmapQuery` holds
     it) read in ``zone`` can be summed from 15-minute buckets without splitting one.
 
     Steps bucket edge by bucket edge (8,736 for 91 days, a few milliseconds, then cached):

@@ -9,11 +9,11 @@ from uuid import UUID
 from django.db import DatabaseError, transaction
 
 from analytics.db import first_line, set_local
+from analytics.exceptions import RollupError
 from analytics.models import Call
 from analytics.rollup import state
 from analytics.rollup.install import (
     COUNTING_SETTINGS,
-    RollupError,
     installed_objects,
     postgresql_connection,
 )

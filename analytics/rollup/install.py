@@ -28,6 +28,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from analytics.db import first_line, set_local, sqlstate
+from analytics.exceptions import RollupError
 from analytics.models import Call
 from analytics.rollup import state
 from analytics.rollup.sql import (
@@ -60,10 +61,6 @@ COUNTING_SETTINGS = {
     "maintenance_work_mem": "128MB",
     "jit": "off",
 }
-
-
-class RollupError(Exception):
-    """Why the rollup cannot be installed, read or removed here, in one line."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,18 +12,22 @@ from typing import Any
 from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 from rest_framework.renderers import JSONRenderer
 
-from analytics import presentation
-from analytics.domain import CallsQueryError, Heatmap, ScanSlotsBusy
-from analytics.selectors import agency_exists, heatmap_for
-from analytics.serializers import (
-    HeatmapQuerySerializer,
-    HeatmapSerializer,
-    parameter_default,
-    parameter_help,
-    query_parameter,
+from analytics.api.serializers import HeatmapQuerySerializer, HeatmapSerializer
+from analytics.exceptions import HeatmapError
+from analytics.heatmap import presentation
+from analytics.heatmap.selectors import heatmap_for, require_agency
+from analytics.heatmap.vocabulary import (
+    CAMPAIGN_ID,
+    CLIENT_ID,
+    METRIC,
+    MIN_CALLS,
+    PERIOD,
+    TZ,
+    Heatmap,
+    Parameter,
+    parse_agency_id,
 )
 
 #: The endpoint's query parameters this command passes on, as ``--option-name``.
@@ -34,14 +38,10 @@ def option_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def option_help(field: str) -> str:
-    """The query serializer's help for ``field``, with its default, ``%`` escaped for argparse."""
-    help_text = f"{parameter_help(field)} (default {parameter_default(field)})"
-    return help_text.replace("%", "%%")  # argparse %-formats help strings
-
-
-def option_choices(field: str) -> list[str]:
-    return [str(choice) for choice in getattr(query_parameter(field), "choices", {})]
+def option_help(parameter: Parameter[Any]) -> str:
+    """The parameter's help, with its default if it has one, ``%`` escaped for argparse."""
+    default = "" if parameter.default is None else f" (default {parameter.default})"
+    return f"{parameter.plain_help}{default}".replace("%", "%%")  # argparse %-formats help
 
 
 def describe_errors(errors: dict[str, Any]) -> str:
@@ -65,16 +65,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--agency", required=True, metavar="UUID", help="The agency's id.")
         # The endpoint's parameters, described by its query serializer's fields.
-        parser.add_argument(
-            "--period", choices=option_choices("period"), help=option_help("period")
-        )
-        parser.add_argument(
-            "--metric", choices=option_choices("metric"), help=option_help("metric")
-        )
-        parser.add_argument("--tz", metavar="ZONE", help=option_help("tz"))
-        parser.add_argument("--min-calls", metavar="N", help=option_help("min_calls"))
-        parser.add_argument("--campaign-id", metavar="UUID", help=parameter_help("campaign_id"))
-        parser.add_argument("--client-id", metavar="UUID", help=parameter_help("client_id"))
+        parser.add_argument("--period", choices=PERIOD.choices, help=option_help(PERIOD))
+        parser.add_argument("--metric", choices=METRIC.choices, help=option_help(METRIC))
+        parser.add_argument("--tz", metavar="ZONE", help=option_help(TZ))
+        parser.add_argument("--min-calls", metavar="N", help=option_help(MIN_CALLS))
+        parser.add_argument("--campaign-id", metavar="UUID", help=option_help(CAMPAIGN_ID))
+        parser.add_argument("--client-id", metavar="UUID", help=option_help(CLIENT_ID))
         parser.add_argument(
             "--dense", action="store_true", help="With --json: all 168 slots, not only busy ones."
         )
@@ -83,18 +79,19 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        agency_id = self.parse_agency(options["agency"])
+        try:
+            agency_id = parse_agency_id(options["agency"])
+        except ValueError as exc:
+            raise CommandError(f"--agency: {exc}") from None
         params = HeatmapQuerySerializer(data=self.query_from(options))
         if not params.is_valid():
             raise CommandError(describe_errors(params.errors))
         query = params.query
-        self.check_agency(agency_id)
         try:
+            require_agency(agency_id=agency_id)
             result = heatmap_for(agency_id=agency_id, query=query)
-        except ScanSlotsBusy as exc:
-            raise CommandError(f"{exc}; try again in {exc.retry_after} s.") from exc
-        except CallsQueryError as exc:
-            raise CommandError("Failed to query the calls table; the error is logged.") from exc
+        except HeatmapError as exc:
+            raise CommandError(str(exc)) from exc
         if options["json"]:
             body = JSONRenderer().render(HeatmapSerializer(result).data)
             self.stdout.write(body.decode())
@@ -110,23 +107,6 @@ class Command(BaseCommand):
         if options["dense"]:
             query["dense"] = "true"
         return query
-
-    def parse_agency(self, value: str) -> UUID:
-        try:
-            return UUID(value)
-        except ValueError:
-            raise CommandError(f"--agency: {value!r} is not a valid UUID.") from None
-
-    def check_agency(self, agency_id: UUID) -> None:
-        try:
-            known = agency_exists(agency_id=agency_id)
-        except DatabaseError as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CommandError(f"Cannot read the users and calls tables: {reason}") from exc
-        if not known:
-            raise CommandError(
-                f"--agency: no calls and no users belong to agency {agency_id}. Check the id."
-            )
 
     def write_heatmap(self, agency_id: UUID, result: Heatmap, *, min_calls: int) -> None:
         metric = result.metric

@@ -13,6 +13,8 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from analytics.exceptions import RollupError
+from analytics.heatmap.vocabulary import parse_agency_id
 from analytics.rollup.inspect import (
     Difference,
     fold_pending,
@@ -20,7 +22,7 @@ from analytics.rollup.inspect import (
     rollup_differences,
     rollup_status,
 )
-from analytics.rollup.install import RollupError, install, uninstall
+from analytics.rollup.install import install, uninstall
 
 #: Differences printed before the rest are only counted.
 SHOWN_DIFFERENCES = 20
@@ -156,9 +158,9 @@ class Command(BaseCommand):
         if value is None:
             return None
         try:
-            return UUID(value)
-        except ValueError:
-            raise CommandError(f"--agency: {value!r} is not a valid UUID.") from None
+            return parse_agency_id(value)
+        except ValueError as exc:
+            raise CommandError(f"--agency: {exc}") from None
 
 
 def one_line_errors(parser: CommandParser) -> None:

@@ -10,8 +10,9 @@ import jwt
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from analytics.auth.tokens import AUDIENCE, MAX_LIFETIME_SECONDS
 from analytics.conf import conf
-from analytics.reference_tables import create_reference_tables, reference_tables_exist
+from analytics.models import create_reference_tables, reference_tables_exist
 from heatmap_project.demo_data import DEMO_AGENCY_ID, DEMO_USER_ID, seed_demo_data
 
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
         secret = conf.SUPABASE_JWT_SECRET
         if not secret:
             raise CommandError("Set SUPABASE_JWT_SECRET so the demo can sign an access token.")
-        longest = int(conf.JWT_MAX_LIFETIME_SECONDS // 3600)
+        longest = MAX_LIFETIME_SECONDS // 3600
         if not 1 <= options["token_hours"] <= longest:
             # The app refuses a token that lives longer than Supabase ever issues one for.
             raise CommandError(f"--token-hours must be 1 to {longest} (a week at most).")
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         now = datetime.now(UTC)
         claims = {
             "sub": str(DEMO_USER_ID),
-            "aud": conf.JWT_AUDIENCE,
+            "aud": AUDIENCE,
             "role": "authenticated",
             "email": "demo@example.com",
             "iat": int(now.timestamp()),

@@ -1,0 +1,224 @@
+"""Validate the heatmap's query string and shape its JSON answer."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from rest_framework import serializers
+
+from analytics.heatmap.query import HeatmapQuery
+from analytics.heatmap.ranking import BEST_TIMES_LIMIT
+from analytics.heatmap.vocabulary import (
+    CAMPAIGN_ID,
+    CLIENT_ID,
+    DAY_NAMES,
+    DENSE,
+    METRIC,
+    MIN_CALLS,
+    MIN_CALLS_LIMITS,
+    PERIOD,
+    RATE_DECIMALS,
+    TZ,
+    Metric,
+    Period,
+    Zone,
+)
+
+
+class TimeZoneField(serializers.CharField):
+    """A zone name, whose one check is the zone database's list (``validate_tz``).
+
+    That list refuses NUL and surrogate characters too, with the zone's own
+    message, so ``CharField``'s character validators are left out.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = []
+
+
+class QueryFlagField(serializers.BooleanField):
+    """``true``/``1`` or ``false``/``0`` (any case); DRF's own also takes ``yes``, ``on``, ``t``."""
+
+    # Absent is "not given", so the default applies (an HTML form's unticked box is False).
+    default_empty_html = serializers.empty
+    TRUE_VALUES = {"true", "1"}
+    FALSE_VALUES = {"false", "0"}
+    NULL_VALUES: set[str | None] = set()
+    default_error_messages = {"invalid": 'Must be "true", "false", "1" or "0".'}
+
+
+class HeatmapQuerySerializer(serializers.Serializer[Any]):
+    """Query parameters, validated into a :class:`HeatmapQuery`; anything malformed is a 400.
+
+    Each field is built from its :class:`~analytics.heatmap.vocabulary.Parameter`, whose
+    help, bounds and defaults drf-spectacular reads from the field.
+    """
+
+    period = serializers.ChoiceField(
+        choices=list(PERIOD.choices), default=PERIOD.default, help_text=PERIOD.help
+    )
+    metric = serializers.ChoiceField(
+        choices=list(METRIC.choices), default=METRIC.default, help_text=METRIC.help
+    )
+    campaign_id = serializers.UUIDField(required=False, help_text=CAMPAIGN_ID.help)
+    client_id = serializers.UUIDField(required=False, help_text=CLIENT_ID.help)
+    tz = TimeZoneField(default=TZ.default, help_text=TZ.help)
+    min_calls = serializers.IntegerField(
+        min_value=MIN_CALLS_LIMITS[0],
+        max_value=MIN_CALLS_LIMITS[1],
+        default=MIN_CALLS.default,
+        help_text=MIN_CALLS.help,
+    )
+    dense = QueryFlagField(default=DENSE.default, help_text=DENSE.help)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # DRF reads ``?client_id=`` as "not given"; a blank value is a client bug
+        # we would rather report than silently widen the answer to every client.
+        # ``.keys()`` because the DRF stubs say iterating ``fields`` yields fields, not names.
+        blank = {
+            name: ["This field may not be blank."]
+            for name in self.fields.keys()  # noqa: SIM118
+            if data.get(name) == ""
+        }
+        # ``?min_calls=x&min_calls=5`` would be read as its last value: a parameter given
+        # twice means two things, and a proxy or log may have read the first.
+        repeated = {
+            name: ["Give this parameter once."]
+            for name in self.fields.keys()  # noqa: SIM118
+            if hasattr(data, "getlist") and len(data.getlist(name)) > 1
+        }
+        if blank or repeated:
+            raise serializers.ValidationError({**blank, **repeated})
+        return super().to_internal_value(data)
+
+    # Each value parsed once, in DRF's per-field hooks (defaults included), so a bad
+    # one is reported under its own name beside the others.
+
+    def validate_period(self, value: str) -> Period:
+        return Period(value)
+
+    def validate_metric(self, value: str) -> Metric:
+        return Metric(value)
+
+    def validate_tz(self, value: str) -> Zone:
+        """The zone, resolved once; only names in the zone database's list open a file."""
+        try:
+            return Zone.named(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
+
+    def validate(self, attrs: dict[str, Any]) -> HeatmapQuery:
+        # Every field is checked by now; the window is fixed here, once, in the query's zone.
+        return HeatmapQuery.build(
+            period=attrs["period"],
+            metric=attrs["metric"],
+            zone=attrs["tz"],
+            min_calls=attrs["min_calls"],
+            dense=attrs["dense"],
+            campaign_id=attrs.get("campaign_id"),
+            client_id=attrs.get("client_id"),
+        )
+
+    @property
+    def query(self) -> HeatmapQuery:
+        """The validated query (after ``is_valid()``), typed."""
+        return cast(HeatmapQuery, self.validated_data)
+
+
+def day_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=len(DAY_NAMES) - 1,
+        help_text="0 is Sunday, as in JavaScript's `Date.getDay()`; local to `timezone`.",
+    )
+
+
+def hour_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=0, max_value=23, help_text="Local to `timezone`.")
+
+
+def count_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=0)
+
+
+def rate_field(part: str) -> serializers.FloatField:
+    """A JSON number (4 decimals), ``null`` in a slot without calls: no rate at all."""
+    return serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        allow_null=True,
+        help_text=f"`{part} / total_calls`, rounded half up to {RATE_DECIMALS} decimals; "
+        "`null` in a slot without calls.",
+    )
+
+
+class HeatmapPeriodSerializer(serializers.Serializer[Any]):
+    start_date = serializers.DateField()
+    end_date = serializers.DateField()
+
+
+class HeatmapCellSerializer(serializers.Serializer[Any]):
+    """One (day, hour) slot of the window."""
+
+    day = day_field()
+    hour = hour_field()
+    total_calls = count_field()
+    connected_calls = count_field()
+    meetings_booked = count_field()
+    connect_rate = rate_field("connected_calls")
+    meeting_rate = rate_field("meetings_booked")
+
+
+class MetricValueField(serializers.Field):  # type: ignore[type-arg]
+    """As it is: an integer count, or a rate as a JSON number with 4 decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=False, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+# No docstring: drf-spectacular would publish it as the component's description.
+class BestTimeSerializer(serializers.Serializer[Any]):
+    day = day_field()
+    hour = hour_field()
+    metric_value = MetricValueField(
+        help_text="The slot's value for `metric`: an integer count, or the observed rate "
+        f"({RATE_DECIMALS} decimals) for a rate metric."
+    )
+    label = serializers.CharField(  # type: ignore[assignment]  # a field, not Field.label
+        help_text="English day name and zero-padded local hour."
+    )
+    total_calls = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="The rate's sample size; present for the rate metrics only.",
+    )
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data["total_calls"] is None:  # a count is its own sample size; only rates carry one
+            del data["total_calls"]
+        return data
+
+
+class HeatmapSerializer(serializers.Serializer[Any]):
+    period = HeatmapPeriodSerializer(source="*")
+    metric = serializers.ChoiceField(
+        choices=list(METRIC.choices), help_text="The `metric` asked for."
+    )
+    timezone = serializers.CharField(
+        help_text=f"The IANA zone the days and hours are in (`{TZ.default}` by default)."
+    )
+    heatmap = HeatmapCellSerializer(
+        many=True,
+        source="cells",
+        help_text="Slots with calls (all 168 with `dense`), by day then hour.",
+    )
+    best_times = BestTimeSerializer(
+        many=True,
+        help_text=f"Up to {BEST_TIMES_LIMIT} slots, best first; slots whose value is 0 are "
+        "left out.",
+    )

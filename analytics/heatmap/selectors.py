@@ -1,0 +1,270 @@
+"""Reads behind the heatmap; usable as they are from ``python manage.py shell``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+from uuid import UUID
+
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import ExtractHour, ExtractWeekDay
+
+from analytics.conf import conf
+from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
+from analytics.exceptions import MESSAGES, HeatmapError
+from analytics.heatmap.query import HeatmapQuery
+from analytics.heatmap.ranking import rank_best_times
+from analytics.heatmap.vocabulary import (
+    DEFAULT_MIN_CALLS,
+    DEFAULT_TIME_ZONE,
+    Heatmap,
+    HeatmapCell,
+    Metric,
+    Period,
+    Zone,
+    check_min_calls,
+    dense_grid,
+    fold_into_week,
+)
+from analytics.models import CONNECTED, MEETING_BOOKED, AgencyBucket, Call, SegmentBucket, User
+from analytics.rollup import state as rollup_state
+from analytics.rollup.buckets import buckets_answer_exactly
+
+logger = logging.getLogger(__name__)
+
+
+def count_calls_by_slot(
+    *,
+    agency_id: UUID,
+    start: datetime,
+    end: datetime,
+    campaign_id: UUID | None = None,
+    client_id: UUID | None = None,
+    zone: tzinfo = UTC,
+    using: str | None = None,
+) -> tuple[HeatmapCell, ...]:
+    """Ended calls created in ``[start, end)``, counted per (day, hour) in ``zone``: the raw scan.
+
+    The database converts each call on its own, so a call lands in the local hour
+    it happened in on either side of a daylight-saving change. ``zone`` is always
+    passed explicitly so the host's ``TIME_ZONE`` never moves a bucket. ``using``
+    defaults to ``ANALYTICS_HEATMAP_DATABASE``.
+
+    The database counts per local hour (``date_trunc``, at most 24 x 91 rows) and
+    the hours fold into weekday slots here: measured at a million calls, grouping
+    by a truncated timestamp is the fastest form PostgreSQL has (docs/performance.md).
+    """
+    using = using or conf.HEATMAP_DATABASE
+    hourly = (
+        Call.objects.using(using)
+        .for_agency(agency_id)
+        .ended()
+        .created_between(start, end)
+        .for_campaign(campaign_id)
+        .for_client(client_id)
+        .annotate(local_hour=LocalHour("created_at", tzinfo=zone))
+        .values("local_hour")
+        .annotate(
+            total_calls=Count("pk"),
+            connected_calls=Count("pk", filter=CONNECTED),
+            meetings_booked=Count("pk", filter=MEETING_BOOKED),
+        )
+        # No ORDER BY: it would invite the planner's sort, and folding needs no order.
+        .order_by()
+    )
+    try:
+        with bounded_calls_query(using):
+            take_scan_slot(using, agency_id)
+            rows = list(hourly)
+    except DatabaseError as exc:
+        logger.exception("Calls query failed for agency %s", agency_id)
+        raise HeatmapError() from exc
+    return fold_into_week(rows)
+
+
+def count_rollup_by_slot(
+    *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
+) -> tuple[HeatmapCell, ...]:
+    """:func:`count_calls_by_slot`'s answer, summed from the 15-minute rollup.
+
+    The design card's shape: the database groups by ``ExtractWeekDay``/``ExtractHour``
+    in the query's zone and sums; over the few thousand bucket rows of a window that
+    costs next to nothing. Exact only where :func:`buckets_answer_exactly` holds, which
+    the caller checks. ``DatabaseError`` propagates: the caller then reads calls.
+    """
+    using = using or conf.HEATMAP_DATABASE
+    campaign_id, client_id, zone = query.campaign_id, query.client_id, query.zone.tzinfo
+    buckets: QuerySet[Any]
+    if campaign_id is None and client_id is None:
+        buckets = AgencyBucket.objects.using(using).filter(agency_id=agency_id)
+    else:
+        segments = SegmentBucket.objects.using(using).filter(agency_id=agency_id)
+        if campaign_id is not None:
+            segments = segments.filter(campaign_id=campaign_id)
+        if client_id is not None:
+            segments = segments.filter(client_id=client_id)
+        buckets = segments
+    slots = (
+        buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+        .annotate(
+            weekday=ExtractWeekDay("bucket", tzinfo=zone), hour=ExtractHour("bucket", tzinfo=zone)
+        )
+        .values("weekday", "hour")
+        .annotate(
+            total_calls=Sum("total_calls"),
+            connected_calls=Sum("connected_calls"),
+            meetings_booked=Sum("meetings_booked"),
+        )
+        # Buckets emptied by a moved or deleted call stay as zero rows until a repair.
+        .filter(total_calls__gt=0)
+        .order_by()
+    )
+    with bounded_calls_query(using):
+        rows = list(slots)
+    # ExtractWeekDay counts 1 (Sunday) to 7; the heatmap's day 0 is Sunday.
+    cells = (
+        HeatmapCell(
+            row["weekday"] - 1,
+            row["hour"],
+            row["total_calls"],
+            row["connected_calls"],
+            row["meetings_booked"],
+        )
+        for row in rows
+    )
+    return tuple(sorted(cells, key=lambda cell: (cell.day, cell.hour)))
+
+
+def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
+    """Whether ``query`` is answered from the rollup (``ANALYTICS_HEATMAP_SOURCE``)."""
+    using = using or conf.HEATMAP_DATABASE
+    source = conf.HEATMAP_SOURCE
+    if source == "raw" or connections[using].vendor != "postgresql":
+        return False
+    if not buckets_answer_exactly(query.zone.tzinfo, query.start, query.end):
+        return False
+    if rollup_state.rollup_ready(using):
+        return True
+    if source == "rollup":
+        logger.error(
+            "ANALYTICS_HEATMAP_SOURCE is 'rollup', but no ready rollup is on database %r; "
+            "reading calls. Run: python manage.py heatmap_rollup install",
+            using,
+        )
+    return False
+
+
+def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+    """The heatmap's cells for ``query`` from the rollup where it can answer, else calls."""
+    if reads_rollup(query):
+        try:
+            return count_rollup_by_slot(agency_id=agency_id, query=query)
+        except DatabaseError:
+            # Dropped since it was last seen ready, say: the scan answers this request,
+            # and the next one reads the rollup's state again.
+            logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
+            rollup_state.forget(conf.HEATMAP_DATABASE)
+    return scan_calls_for(agency_id=agency_id, query=query)
+
+
+def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+    """:func:`count_calls_by_slot` for ``query``: the raw scan, whatever the source."""
+    return count_calls_by_slot(
+        agency_id=agency_id,
+        start=query.start,
+        end=query.end,
+        campaign_id=query.campaign_id,
+        client_id=query.client_id,
+        zone=query.zone.tzinfo,
+    )
+
+
+def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
+    """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
+    cells = cells_for(agency_id=agency_id, query=query)
+    return Heatmap(
+        start_date=query.start_date,
+        end_date=query.end_date,
+        metric=query.metric,
+        timezone=query.zone.name,
+        cells=dense_grid(cells) if query.dense else cells,
+        best_times=rank_best_times(cells, query.metric, min_calls=query.min_calls),
+    )
+
+
+def heatmap(
+    *,
+    agency_id: UUID,
+    period: Period | str = Period.DAYS_30,
+    metric: Metric | str = Metric.CALLS,
+    campaign_id: UUID | None = None,
+    client_id: UUID | None = None,
+    tz: str = DEFAULT_TIME_ZONE,
+    min_calls: int = DEFAULT_MIN_CALLS,
+    dense: bool = False,
+    today: date | None = None,
+) -> Heatmap:
+    """:func:`heatmap_for` from plain values, for ``python manage.py shell``.
+
+    ``tz`` is the IANA zone the days, hours and window are read in; ``today``
+    defaults to the current date there. ``min_calls`` is the sample a slot needs
+    for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
+    with calls. Bad values raise ``ValueError``, as the endpoint answers 400.
+    """
+    query = HeatmapQuery.build(
+        period=Period(period),
+        metric=Metric(metric),
+        zone=Zone.named(tz),
+        min_calls=check_min_calls(min_calls),
+        dense=dense,
+        campaign_id=campaign_id,
+        client_id=client_id,
+        today=today,
+    )
+    return heatmap_for(agency_id=agency_id, query=query)
+
+
+def require_agency(*, agency_id: UUID) -> None:
+    """``HeatmapError`` (``unknown_agency``) unless a user belongs to the agency or it made
+    a call; ``users_query_failed`` or ``calls_query_failed`` when that cannot be read.
+
+    Tells a mistyped agency from one that made no calls in the window, which would
+    otherwise both show an empty heatmap. Both are index-sized lookups.
+    """
+    lookups = (
+        ("users_query_failed", User.objects.filter(agency_id=agency_id)),
+        ("calls_query_failed", Call.objects.for_agency(agency_id)),
+    )
+    for code, rows in lookups:
+        try:
+            with transaction.atomic():  # a failure never leaves a caller's transaction aborted
+                if rows.exists():
+                    return
+        except DatabaseError as exc:
+            # Said to staff, in the admin or a terminal, in one line: the server's reason
+            # without its SQL. The endpoint never asks this.
+            reason = f"{MESSAGES[code]}: {first_line(exc)}"
+            raise HeatmapError(reason, code=code) from exc
+    raise HeatmapError(code="unknown_agency")
+
+
+def known_agencies(*, limit: int = 200) -> list[UUID]:
+    """Agencies with users, to suggest in the admin's agency field.
+
+    Read from ``users``, the small table. A failed read is logged and gives no
+    suggestions: the field still takes any agency typed in.
+    """
+    try:
+        with transaction.atomic():
+            agencies = (
+                User.objects.exclude(agency_id=None)
+                .order_by("agency_id")
+                .values_list("agency_id", flat=True)
+                .distinct()[:limit]
+            )
+            return [agency for agency in agencies if agency is not None]
+    except DatabaseError:
+        logger.exception("Listing agencies failed")
+        return []

@@ -1,0 +1,297 @@
+"""The heatmap's vocabulary: plain values, free of Django and DRF.
+
+Every query parameter's facts (choices, bounds, default, help) are written here once,
+as a :class:`Parameter`; the endpoint's serializer, the OpenAPI description (from the
+serializer's fields), the admin form and ``call_heatmap``'s options all read them.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, tzinfo
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+
+class Period(enum.StrEnum):
+    DAYS_7 = "7d"
+    DAYS_30 = "30d"
+    DAYS_90 = "90d"
+
+    @property
+    def days(self) -> int:
+        return int(self.value.removesuffix("d"))
+
+
+class Metric(enum.StrEnum):
+    """What ``best_times`` ranks: a count of calls, or a rate over ``total_calls``."""
+
+    CALLS = "calls"
+    CONNECTED = "connected"
+    MEETINGS_BOOKED = "meetings_booked"
+    CONNECT_RATE = "connect_rate"
+    MEETING_RATE = "meeting_rate"
+
+    @property
+    def count_field(self) -> str:
+        """The heatmap count it ranks by; for a rate, the count over ``total_calls``."""
+        return _COUNT_FIELDS[self]
+
+    @property
+    def is_rate(self) -> bool:
+        return self in _RATES
+
+
+_COUNT_FIELDS = {
+    Metric.CALLS: "total_calls",
+    Metric.CONNECTED: "connected_calls",
+    Metric.MEETINGS_BOOKED: "meetings_booked",
+    Metric.CONNECT_RATE: "connected_calls",
+    Metric.MEETING_RATE: "meetings_booked",
+}
+_RATES = frozenset({Metric.CONNECT_RATE, Metric.MEETING_RATE})
+
+#: ``day`` numbering: 0 is Sunday, as in JavaScript's ``Date.getDay()``.
+DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+#: A slot needs this many calls before its rate can be a best time (``min_calls``).
+DEFAULT_MIN_CALLS = 20
+#: ``min_calls`` bounds, inclusive: a rate needs at least one call to divide by.
+MIN_CALLS_LIMITS = (1, 100_000)
+
+RATE_DECIMALS = 4
+
+
+def rate(part: int, whole: int) -> float:
+    """``part / whole`` rounded half up to 4 decimals, exactly (``1/32`` is ``0.0313``).
+
+    Integer arithmetic, because ``round()`` on the float would round half to even
+    and sometimes the wrong way (binary floats cannot hold most decimal halves).
+    """
+    if whole <= 0:
+        raise ValueError("A rate needs at least one call.")
+    scale: int = 10**RATE_DECIMALS
+    return (2 * part * scale + whole) // (2 * whole) / scale
+
+
+def rate_or_none(part: int, whole: int) -> float | None:
+    """The rate, or ``None`` without calls: no rate at all, which a rate of 0 would misstate."""
+    return rate(part, whole) if whole else None
+
+
+def check_min_calls(min_calls: int) -> int:
+    """``min_calls`` as given, or ``ValueError`` outside the limits (the endpoint's 400)."""
+    low, high = MIN_CALLS_LIMITS
+    if not low <= min_calls <= high:
+        raise ValueError(f"min_calls must be between {low} and {high}, not {min_calls}.")
+    return min_calls
+
+
+def parse_agency_id(value: str) -> UUID:
+    """An agency id as typed by staff, or ``ValueError`` with the one line to show them."""
+    try:
+        return UUID(value.strip())
+    except (ValueError, AttributeError):
+        raise ValueError(f"{value!r} is not a valid UUID.") from None
+
+
+#: The default zone, answered without the zone database so the default never needs one.
+DEFAULT_TIME_ZONE = "UTC"
+#: ``+05:30``, ``UTC+3``, ``Etc/GMT-3``: offsets, which do not follow daylight-saving time.
+_OFFSET = re.compile(r"[+-]\d")
+#: Not places: ``localtime`` is the server's own zone (a file in many zone directories)
+#: and ``Factory`` means "zone unknown"; Django also misreads the latter's "-00" name.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA names ``tz`` accepts: the zone database's, spelled exactly, no offsets.
+
+    Offset names are left out because they are what ``tz`` exists to replace, and
+    because Django's backends read ``Etc/GMT-10`` as the zone ``Etc/GMT`` minus 10 hours.
+    """
+    known = zoneinfo.available_timezones() - _NOT_PLACES
+    return frozenset(name for name in known if not _OFFSET.search(name)) | {DEFAULT_TIME_ZONE}
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone called ``name``, or ``ValueError``.
+
+    Only names listed by :func:`time_zone_names` reach ``ZoneInfo``, which would
+    otherwise take ``../`` paths and odd keys to the file system.
+    """
+    if name == DEFAULT_TIME_ZONE:
+        return UTC
+    if name in time_zone_names():
+        return zoneinfo.ZoneInfo(name)
+    if _OFFSET.search(name):
+        raise ValueError(
+            "Use a time zone name such as America/New_York, not a UTC offset: "
+            "offsets do not follow daylight-saving time."
+        )
+    raise ValueError("Unknown time zone; use an IANA name such as America/New_York.")
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """An accepted zone: the name as asked (and answered) and the ``tzinfo`` it resolved to.
+
+    Resolved once, where a name comes in, so no later layer looks the name up again.
+    """
+
+    name: str
+    tzinfo: tzinfo
+
+    @classmethod
+    def named(cls, name: str) -> Zone:
+        """The zone called ``name``, or ``ValueError`` (see :func:`time_zone`)."""
+        return cls(name, time_zone(name))
+
+
+#: ``tz`` when none is given.
+DEFAULT_ZONE = Zone(DEFAULT_TIME_ZONE, UTC)
+
+
+#: What a parameter's default is: a string, a number, a flag, or ``None`` for none.
+Default = TypeVar("Default", str, int, bool, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter(Generic[Default]):
+    """One query parameter's facts, as the query string spells them; ``help`` is Markdown."""
+
+    name: str
+    help: str
+    default: Default
+    choices: tuple[str, ...] = ()
+    #: Inclusive ``(min, max)``, for a number.
+    bounds: tuple[int, int] | None = None
+
+    @property
+    def plain_help(self) -> str:
+        """``help`` without Markdown's code marks, for the admin form and the terminal."""
+        return self.help.replace("`", "")
+
+
+PERIOD = Parameter(
+    "period",
+    "The last 7, 30 or 90 calendar days, today included (in `tz`).",
+    default=Period.DAYS_30.value,
+    choices=tuple(period.value for period in Period),
+)
+METRIC = Parameter(
+    "metric",
+    "What `best_times` ranks. The counts rank by the count; the rates (`connect_rate`, "
+    "`meeting_rate`) by the lower bound of the 95% Wilson score interval, among slots with "
+    "at least `min_calls` calls.",
+    default=Metric.CALLS.value,
+    choices=tuple(metric.value for metric in Metric),
+)
+CAMPAIGN_ID = Parameter(
+    "campaign_id", "Only this campaign's calls (within the caller's agency).", default=None
+)
+CLIENT_ID = Parameter(
+    "client_id", "Only this client's calls (within the caller's agency).", default=None
+)
+TZ = Parameter(
+    "tz",
+    "IANA time zone name, spelled as in the zone database (`America/New_York`), that days, "
+    "hours and the window are counted in. UTC offsets (`+05:30`, `Etc/GMT-3`) and unknown "
+    "names are refused.",
+    default=DEFAULT_TIME_ZONE,
+)
+MIN_CALLS = Parameter(
+    "min_calls",
+    "Calls a slot needs before a rate metric can rank it. Count metrics ignore it.",
+    default=DEFAULT_MIN_CALLS,
+    bounds=MIN_CALLS_LIMITS,
+)
+DENSE = Parameter(
+    "dense",
+    "`true` or `1` returns all 168 slots, zero-filled; `false` or `0` only slots with calls. "
+    "Any case.",
+    default=False,
+)
+
+
+class CallCounts:
+    """The three counts and what is read from them; mixed into whatever holds them."""
+
+    __slots__ = ()
+    total_calls: int
+    connected_calls: int
+    meetings_booked: int
+
+    def count(self, metric: Metric) -> int:
+        value: int = getattr(self, metric.count_field)
+        return value
+
+    @property
+    def connect_rate(self) -> float | None:
+        return rate_or_none(self.connected_calls, self.total_calls)
+
+    @property
+    def meeting_rate(self) -> float | None:
+        return rate_or_none(self.meetings_booked, self.total_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class HeatmapCell(CallCounts):
+    day: int
+    hour: int
+    total_calls: int
+    connected_calls: int
+    meetings_booked: int
+
+
+def fold_into_week(hourly: Iterable[Mapping[str, Any]]) -> tuple[HeatmapCell, ...]:
+    """Per-hour counts (``local_hour`` a local wall-clock datetime) summed into weekly slots.
+
+    Cells come out sparse, sorted by day then hour; ``day`` 0 is Sunday.
+    """
+    totals: dict[tuple[int, int], list[int]] = {}
+    for row in hourly:
+        moment = row["local_hour"]
+        counts = totals.setdefault((moment.isoweekday() % 7, moment.hour), [0, 0, 0])
+        counts[0] += row["total_calls"]
+        counts[1] += row["connected_calls"]
+        counts[2] += row["meetings_booked"]
+    return tuple(HeatmapCell(day, hour, *counts) for (day, hour), counts in sorted(totals.items()))
+
+
+def dense_grid(cells: Iterable[HeatmapCell]) -> tuple[HeatmapCell, ...]:
+    """All 168 (day, hour) slots in day-then-hour order, those without calls zero-filled."""
+    counted = {(cell.day, cell.hour): cell for cell in cells}
+    return tuple(
+        counted.get((day, hour), HeatmapCell(day, hour, 0, 0, 0))
+        for day in range(len(DAY_NAMES))
+        for hour in range(24)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BestTime:
+    day: int
+    hour: int
+    #: A count for the count metrics, the observed rate (4 decimals) for the rates.
+    metric_value: int | float
+    label: str
+    #: The rate's sample size; ``None`` for a count metric, which is its own sample.
+    total_calls: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heatmap:
+    start_date: date
+    end_date: date
+    metric: Metric
+    #: The IANA zone whose days and hours the cells and window are in.
+    timezone: str
+    cells: tuple[HeatmapCell, ...]
+    best_times: tuple[BestTime, ...]

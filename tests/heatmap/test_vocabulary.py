@@ -1,0 +1,127 @@
+"""The heatmap's vocabulary: hours folded into the week, rates, the dense grid, zone names,
+and the query parameters' facts as the endpoint's 400 answers tell them."""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db.backends.utils import split_tzname_delta
+
+from analytics.heatmap.vocabulary import (
+    MIN_CALLS_LIMITS,
+    HeatmapCell,
+    check_min_calls,
+    dense_grid,
+    fold_into_week,
+    rate,
+    time_zone,
+    time_zone_names,
+)
+from tests.helpers import BAD_ZONES, KOLKATA, NEW_YORK
+
+
+def hour(moment: datetime, total: int, connected: int = 0, booked: int = 0) -> dict[str, object]:
+    return {
+        "local_hour": moment,
+        "total_calls": total,
+        "connected_calls": connected,
+        "meetings_booked": booked,
+    }
+
+
+# --- hours folded into the week ---------------------------------------------------------
+
+
+def test_hours_fold_into_weekday_slots_by_wall_clock() -> None:
+    new_york = ZoneInfo(NEW_YORK)
+    rows = [
+        hour(datetime(2026, 3, 10, 9, tzinfo=new_york), 2, 1, 1),  # Tuesday 09
+        hour(datetime(2026, 3, 3, 9, tzinfo=new_york), 3, 2, 0),  # a week earlier, same slot
+        hour(datetime(2026, 3, 8, 23, tzinfo=new_york), 1),  # Sunday 23
+        hour(datetime(2026, 3, 9, 0), 4),  # naive (USE_TZ = False): Monday 00
+    ]
+    assert fold_into_week(rows) == (
+        HeatmapCell(day=0, hour=23, total_calls=1, connected_calls=0, meetings_booked=0),
+        HeatmapCell(day=1, hour=0, total_calls=4, connected_calls=0, meetings_booked=0),
+        HeatmapCell(day=2, hour=9, total_calls=5, connected_calls=3, meetings_booked=1),
+    )
+
+
+def test_nothing_folds_into_nothing() -> None:
+    assert fold_into_week([]) == ()
+
+
+# --- rates, min_calls and the dense grid ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "expected"),
+    [(2, 3, 0.6667), (1, 3, 0.3333), (1, 32, 0.0313), (1, 8, 0.125), (0, 5, 0.0), (5, 5, 1.0)],
+)
+def test_rates_round_half_up_to_four_decimals(part: int, whole: int, expected: float) -> None:
+    assert rate(part, whole) == expected
+    assert json.dumps(rate(part, whole)) == repr(expected)
+
+
+def test_a_rate_needs_a_call() -> None:
+    with pytest.raises(ValueError, match="at least one call"):
+        rate(0, 0)
+
+
+def test_cells_carry_rates_and_none_without_calls() -> None:
+    cell = HeatmapCell(day=1, hour=9, total_calls=3, connected_calls=2, meetings_booked=1)
+    assert (cell.connect_rate, cell.meeting_rate) == (0.6667, 0.3333)
+    empty = HeatmapCell(day=1, hour=10, total_calls=0, connected_calls=0, meetings_booked=0)
+    assert (empty.connect_rate, empty.meeting_rate) == (None, None)
+
+
+def test_min_calls_out_of_bounds_is_a_value_error() -> None:
+    for min_calls in (0, 100_001):
+        with pytest.raises(ValueError, match="min_calls"):
+            check_min_calls(min_calls)
+    assert [check_min_calls(n) for n in MIN_CALLS_LIMITS] == [1, 100_000]
+
+
+def test_dense_grid_fills_every_slot_in_day_then_hour_order() -> None:
+    counted = HeatmapCell(day=6, hour=23, total_calls=4, connected_calls=1, meetings_booked=0)
+    grid = dense_grid([counted])
+    assert [(c.day, c.hour) for c in grid] == [(d, h) for d in range(7) for h in range(24)]
+    assert grid[-1] is counted
+    assert sum(c.total_calls for c in grid) == 4
+    assert dense_grid(grid) == grid
+
+
+# --- time zone names --------------------------------------------------------------------
+
+
+def test_rejected_names_never_reach_zoneinfo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ZoneInfo`` would open ``key`` under the zone directories: only known names get there."""
+    real, asked = zoneinfo.ZoneInfo, []
+
+    def spy(key: str) -> zoneinfo.ZoneInfo:
+        asked.append(key)
+        return real(key)
+
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", spy)
+    for name, _ in BAD_ZONES:
+        with pytest.raises(ValueError, match="time zone"):
+            time_zone(name)
+    assert asked == []
+    assert time_zone(KOLKATA) == real(KOLKATA)
+    assert asked == [KOLKATA]
+
+
+def test_utc_needs_no_zone_database() -> None:
+    assert time_zone("UTC") is UTC
+
+
+def test_accepted_names_are_iana_names_django_reads_as_names() -> None:
+    names = time_zone_names()
+    assert {"UTC", "Etc/UTC", NEW_YORK, KOLKATA, "Asia/Kathmandu", "Australia/Eucla"} <= names
+    assert {"Etc/GMT-3", "GMT+0", "localtime", "Factory"}.isdisjoint(names)
+    # Django splits "Etc/GMT-10" into a zone and an offset; nothing accepted may be split.
+    assert [name for name in names if split_tzname_delta(name)[2] is not None] == []

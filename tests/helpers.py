@@ -1,0 +1,583 @@
+"""What the tests share: addresses, tokens, calls, the contract, the demo, a JWKS server.
+
+One module, imported by the tests; the fixtures built on it are in ``conftest.py``.
+The JWKS is a Supabase-like key set served over real HTTP on 127.0.0.1 by
+``http.server`` in a thread on a port the OS picks: tests swap the published key set
+at run time, make it answer garbage, an empty set, an error or nothing at all (a
+hang), stop it and start it again on the same port; it counts the requests it
+answers, so tests can bound the fetches.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.contrib.auth.models import User as StaffUser
+from django.db import connection
+from django.http import HttpResponse
+from django.utils import timezone
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from openapi_core import OpenAPI
+from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+
+from analytics.heatmap.query import HeatmapQuery
+from analytics.heatmap.vocabulary import Period, Zone
+from analytics.models import Call
+
+HEATMAP_URL = "/api/dashboard-heatmap"
+HEATMAP_CSV_URL = "/api/dashboard-heatmap.csv"
+#: For tests that start Django on a PostgreSQL URL in a subprocess: Django loads the
+#: backend while it sets up, so without a driver (tox's SQLite environments have none)
+#: it stops there, before the code under test runs.
+requires_postgresql_driver = pytest.mark.skipif(
+    find_spec("psycopg") is None and find_spec("psycopg2") is None,
+    reason="needs a PostgreSQL driver (psycopg or psycopg2) installed",
+)
+HEATMAP_PAGE = "/admin/analytics/call/heatmap/"
+CALLS_PAGE = "/admin/analytics/call/"
+USERS_PAGE = "/admin/analytics/user/"
+
+MakeCall = Callable[..., Call]
+
+
+def mint_token(*, secret: str | None = None, algorithm: str = "HS256", **claims: Any) -> str:
+    """An access token shaped like Supabase Auth's; ``claim=None`` leaves a claim out."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "aud": "authenticated",
+        "role": "authenticated",
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=1)).timestamp()),
+        "email": "someone@example.com",
+        **claims,
+    }
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret or settings.SUPABASE_JWT_SECRET, algorithm=algorithm)
+
+
+@contextmanager
+def table_away(table: str) -> Iterator[None]:
+    """The Supabase table ``table`` renamed inside the block: every query of it fails."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+
+
+def staff_member(*, username: str = "staff", perms: tuple[str, ...] = ("view_call", "view_user")):
+    member = StaffUser.objects.create_user(username, is_staff=True)
+    member.user_permissions.set(Permission.objects.filter(codename__in=perms))
+    return member
+
+
+#: A call's ``analysis`` when the call booked a meeting.
+BOOKED = {"sdr": {"meeting_booked": True}}
+#: The challenge of every 401: ``SupabaseJWTAuthentication``'s scheme and realm.
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+
+# --- the contract and the demo ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = ROOT / "openapi.yaml"
+#: The README's command; the test runs it without ``--file`` and compares.
+REGENERATE = (
+    "python manage.py spectacular --skip-checks --validate --fail-on-warn --file openapi.yaml"
+)
+
+
+def demo_env(**extra: str) -> dict[str, str]:
+    """The environment of a fresh demo: its settings, its SQLite file, no test database."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    return {**env, "DJANGO_SETTINGS_MODULE": "heatmap_project.settings", **extra}
+
+
+def run_demo(*args: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=demo_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def decode_text(value: bytes, charset: str = "utf-8", **parameters: str) -> str:
+    """openapi-core reads JSON itself; a CSV body is text, which its schema says."""
+    return value.decode(charset)
+
+
+class AsGet(DjangoOpenAPIRequest):
+    """Each path has one operation, GET; its 405 answer is what every other method gets."""
+
+    @property
+    def method(self) -> str:
+        return "get"
+
+
+def validate(spec: OpenAPI, response: HttpResponse, *, request_too: bool = False) -> None:
+    """Raises openapi-core's error, naming what does not fit, when the answer is off-contract."""
+    wsgi_request = response.wsgi_request  # type: ignore[attr-defined]
+    request = (AsGet if response.status_code == 405 else DjangoOpenAPIRequest)(wsgi_request)
+    if request_too:
+        spec.validate_request(request)
+    spec.validate_response(request, DjangoOpenAPIResponse(response))
+
+
+# --- a Supabase project's JWKS ---------------------------------------------------------
+
+JWKS_PATH = "/auth/v1/.well-known/jwks.json"
+#: The project the tokens claim to come from; the JWKS itself is served locally.
+PROJECT_URL = "https://abcdefghijklmnop.supabase.co"
+ISSUER = f"{PROJECT_URL}/auth/v1"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private key as Supabase Auth holds it, and its public half as the JWKS shows it."""
+
+    kid: str
+    algorithm: str
+    private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+    @classmethod
+    def es256(cls, kid: str | None = None) -> SigningKey:
+        return cls(kid or str(uuid.uuid4()), "ES256", ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def rs256(cls, kid: str | None = None) -> SigningKey:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(kid or str(uuid.uuid4()), "RS256", key)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        public = self.private_key.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+        else:
+            jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+        # Supabase's JWKS entries carry these beside the key material.
+        return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig", "key_ops": ["verify"]}
+
+    @property
+    def public_pem(self) -> bytes:
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(
+        self,
+        payload: Any,
+        *,
+        algorithm: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A token signed with this key; ``headers`` may override or (as ``None``) drop ``kid``.
+
+        The payload may be any JSON value: PyJWS signs what PyJWT would refuse to.
+        """
+        header: dict[str, Any] = {"kid": self.kid, **(headers or {})}
+        header = {name: value for name, value in header.items() if value is not None}
+        return jwt.PyJWS().encode(
+            json.dumps(payload, separators=(",", ":")).encode(),
+            self.private_key,
+            algorithm=algorithm or self.algorithm,
+            headers=header,
+        )
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    """Claims shaped like a Supabase access token of a signed-in user; ``None`` drops one."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": str(uuid.uuid4()),
+        "aud": "authenticated",
+        "exp": int((now + timedelta(hours=1)).timestamp()),
+        "iat": int(now.timestamp()),
+        "email": "someone@example.com",
+        "phone": "",
+        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "user_metadata": {},
+        "role": "authenticated",
+        "aal": "aal1",
+        "amr": [{"method": "password", "timestamp": int(now.timestamp())}],
+        "session_id": str(uuid.uuid4()),
+        "is_anonymous": False,
+        **overrides,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def hs256_token(header: Mapping[str, Any], payload: Any, secret: bytes | str) -> str:
+    """An HS256 token signed by hand, for secrets PyJWT rightly refuses to sign with."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    signing_input = f"{b64url_json(dict(header))}.{b64url_json(payload)}"
+    signature = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
+    return f"{signing_input}.{b64url(signature)}"
+
+
+@dataclass
+class JWKSServer:
+    """The JWKS endpoint of a Supabase project, on 127.0.0.1."""
+
+    keys: list[SigningKey] = field(default_factory=list)
+    #: ``None`` serves the key set; otherwise (status, body) to answer instead.
+    answer: tuple[int, bytes] | None = None
+    #: Seconds to hold every request before answering: longer than a timeout is a hang.
+    delay: float = 0.0
+    requests: int = 0
+    port: int = 0
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.base_url}{JWKS_PATH}"
+
+    def publish(self, *keys: SigningKey) -> None:
+        """Serve these keys from now on (and stop answering garbage)."""
+        self.keys = list(keys)
+        self.answer = None
+
+    def answer_with(self, status: int, body: bytes | str) -> None:
+        self.answer = (status, body.encode() if isinstance(body, str) else body)
+
+    def document(self) -> dict[str, Any]:
+        return {"keys": [key.public_jwk for key in self.keys]}
+
+    def start(self) -> None:
+        """Listen (again) on ``port``, or on a free port the first time."""
+        self._stopping.clear()
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        server.daemon_threads = True
+        server.block_on_close = False
+        self.port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Close the port: fetches now fail with "connection refused"."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+        self._thread = None
+
+    def count(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def hold(self) -> None:
+        """Wait ``delay`` seconds before answering, or until the server stops."""
+        if self.delay:
+            self._stopping.wait(self.delay)
+
+
+def _handler_for(jwks: JWKSServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            jwks.count()
+            jwks.hold()
+            if self.path != JWKS_PATH:
+                status, body = 404, b'{"error":"not found"}'
+            elif jwks.answer is not None:
+                status, body = jwks.answer
+            else:
+                status, body = 200, json.dumps(jwks.document()).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # The client gave up (timed out) first.
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # Keep test output for the tests.
+
+    return Handler
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The project's keys: in use (ES256), a second algorithm (RS256), a standby (ES256)."""
+
+    es256: SigningKey
+    rs256: SigningKey
+    standby: SigningKey
+
+
+# --- Supabase Auth's sessions (ANALYTICS_REQUIRE_LIVE_SESSION) --------------------------
+
+#: Supabase Auth's ``auth.sessions`` (its migrations), less the foreign key to
+#: ``auth.users``, which the app never reads; ``aal`` is an enum there.
+AUTH_SESSIONS_DDL = """
+CREATE SCHEMA auth;
+CREATE TABLE auth.sessions (
+    id uuid PRIMARY KEY,
+    user_id uuid NOT NULL,
+    created_at timestamptz,
+    updated_at timestamptz,
+    factor_id uuid,
+    aal text,
+    not_after timestamptz,
+    refreshed_at timestamp,
+    user_agent text,
+    ip inet,
+    tag text
+);
+CREATE INDEX user_id_created_at_idx ON auth.sessions (user_id, created_at);
+CREATE INDEX not_after_idx ON auth.sessions (not_after DESC);
+"""
+
+
+class Sessions:
+    """Rows of the test's ``auth.sessions``, as Supabase Auth writes and deletes them."""
+
+    def sign_in(self, user_id: uuid.UUID, *, not_after: datetime | None = None) -> uuid.UUID:
+        session_id = uuid.uuid4()
+        now = datetime.now(UTC)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO auth.sessions (id, user_id, created_at, updated_at, aal, not_after,"
+                " user_agent, ip) VALUES (%s, %s, %s, %s, 'aal1', %s, 'pytest', '127.0.0.1')",
+                [session_id, user_id, now, now, not_after],
+            )
+        return session_id
+
+    def sign_out(self, session_id: uuid.UUID) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM auth.sessions WHERE id = %s", [session_id])
+
+    def time_box(self, session_id: uuid.UUID, not_after: datetime) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE auth.sessions SET not_after = %s WHERE id = %s", [not_after, session_id]
+            )
+
+
+# --- the rollup on PostgreSQL ------------------------------------------------------------
+
+#: Zones whose offsets are quarter and half hours, with daylight-saving changes inside
+#: the 90-day window ending today (Chatham 09-27, Lord Howe 10-04, St John's 11-01).
+ROLLUP_ZONES = (
+    "UTC",
+    "Asia/Kathmandu",
+    "Pacific/Chatham",
+    "Australia/Lord_Howe",
+    "America/St_Johns",
+    "Pacific/Kiritimati",
+    "America/New_York",
+)
+#: What a random call of the rollup's tests is drawn from.
+CAMPAIGNS = (None, uuid.UUID(int=1), uuid.UUID(int=2))
+CLIENTS = (None, uuid.UUID(int=11), uuid.UUID(int=12))
+STATUSES = ("ended", "ended", "ended", "in_progress", "queued", "failed")
+END_REASONS = (None, "completed", "unjoined", "voicemail")
+ANALYSES: tuple[Any, ...] = (
+    None,
+    {"sdr": {"meeting_booked": True}},
+    {"sdr": {"meeting_booked": False}},
+    {"sdr": {"meeting_booked": "true"}},
+    {"summary": "no sdr"},
+)
+CALL_COLUMNS = (
+    "id",
+    "agency_id",
+    "campaign_id",
+    "client_id",
+    "status",
+    "created_at",
+    "joined_at",
+    "end_reason",
+    "analysis",
+)
+
+
+def sql(statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run one statement on the default database; its rows, if it returns any."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def empty_calls() -> None:
+    sql("TRUNCATE calls, users")
+
+
+def utc_today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
+def moment_in_window(rng: random.Random, today: date) -> datetime:
+    """A random instant of the last 91 days, often near the window's DST changes and edges."""
+    if rng.random() < 0.4:
+        anchor = rng.choice(
+            [
+                datetime(2026, 9, 26, 14, 45, tzinfo=UTC),  # Chatham springs forward
+                datetime(2026, 10, 3, 15, 30, tzinfo=UTC),  # Lord Howe, half an hour
+                datetime(2026, 11, 1, 5, 30, tzinfo=UTC),  # St John's falls back
+                datetime(2026, 11, 1, 6, 0, tzinfo=UTC),  # New York falls back
+                datetime.combine(today, datetime.min.time(), tzinfo=UTC),
+            ]
+        )
+        return anchor + timedelta(minutes=rng.randint(-90, 90), seconds=rng.randint(0, 59))
+    start = datetime.combine(today - timedelta(days=91), datetime.min.time(), tzinfo=UTC)
+    return start + timedelta(seconds=rng.randint(0, 92 * 86400))
+
+
+def random_call(rng: random.Random, agencies: list[uuid.UUID], today: date) -> Call:
+    created = moment_in_window(rng, today)
+    return Call(
+        id=uuid.uuid4(),
+        agency_id=rng.choice(agencies),
+        campaign_id=rng.choice(CAMPAIGNS),
+        client_id=rng.choice(CLIENTS),
+        status=rng.choice(STATUSES),
+        created_at=created,
+        joined_at=created + timedelta(seconds=5) if rng.random() < 0.5 else None,
+        end_reason=rng.choice(END_REASONS),
+        analysis=rng.choice(ANALYSES),
+    )
+
+
+def insert_calls(calls: list[Call]) -> None:
+    """One multi-row INSERT, as an import or a dialler writes a batch.
+
+    Not ``bulk_create``: on PostgreSQL, Django 5.2 and later send its rows as text
+    arrays, which an enum ``status`` column refuses.
+    """
+    row = "(" + ", ".join(["%s"] * len(CALL_COLUMNS)) + ")"
+    params: list[Any] = []
+    for call in calls:
+        params += [
+            call.id,
+            call.agency_id,
+            call.campaign_id,
+            call.client_id,
+            call.status,
+            call.created_at,
+            call.joined_at,
+            call.end_reason,
+            None if call.analysis is None else json.dumps(call.analysis),
+        ]
+    sql(
+        f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES {', '.join([row] * len(calls))}",
+        params,
+    )
+
+
+def ended_call(agency_id: uuid.UUID) -> Call:
+    return Call.objects.create(
+        id=uuid.uuid4(), agency_id=agency_id, status="ended", created_at=timezone.now()
+    )
+
+
+def query_for(
+    zone: str, period: Period = Period.DAYS_90, *, campaign: Any = None, client: Any = None
+) -> HeatmapQuery:
+    """The heatmap's query for a window ending today (UTC), in ``zone``."""
+    return HeatmapQuery.build(
+        period=period,
+        zone=Zone.named(zone),
+        campaign_id=campaign,
+        client_id=client,
+        today=utc_today(),
+    )
+
+
+# --- zones and slots --------------------------------------------------------------------
+
+NEW_YORK, KOLKATA = "America/New_York", "Asia/Kolkata"
+OFFSET_MESSAGE = (
+    "Use a time zone name such as America/New_York, not a UTC offset: "
+    "offsets do not follow daylight-saving time."
+)
+UNKNOWN_MESSAGE = "Unknown time zone; use an IANA name such as America/New_York."
+BAD_ZONES = [
+    ("+05:30", OFFSET_MESSAGE),
+    ("UTC+3", OFFSET_MESSAGE),
+    ("GMT-5", OFFSET_MESSAGE),
+    ("-0500", OFFSET_MESSAGE),
+    ("Etc/GMT-3", OFFSET_MESSAGE),  # in the zone database, but an offset (and sign-inverted)
+    ("Etc/GMT+10", OFFSET_MESSAGE),
+    ("Mars/Olympus_Mons", UNKNOWN_MESSAGE),
+    ("america/new_york", UNKNOWN_MESSAGE),
+    ("localtime", UNKNOWN_MESSAGE),
+    ("Factory", UNKNOWN_MESSAGE),
+    ("posix/Asia/Kolkata", UNKNOWN_MESSAGE),
+    ("../etc/passwd", UNKNOWN_MESSAGE),
+    ("/etc/passwd", UNKNOWN_MESSAGE),
+    ("/usr/share/zoneinfo/UTC", UNKNOWN_MESSAGE),
+    ("Asia/Kolkata/../../../../etc/passwd", UNKNOWN_MESSAGE),
+    ("Asia/Kolkata\x00", UNKNOWN_MESSAGE),
+    ("A" * 5000, UNKNOWN_MESSAGE),
+]
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def make_calls(make_call: MakeCall, created_at: datetime, *, total: int, booked: int) -> None:
+    """``total`` calls in one slot, the first ``booked`` of them connected and booked."""
+    for i in range(total):
+        won = i < booked
+        make_call(
+            created_at=created_at,
+            joined_at=created_at if won else None,
+            analysis={"sdr": {"meeting_booked": won}},
+        )

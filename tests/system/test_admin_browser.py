@@ -1,0 +1,231 @@
+"""A real headless Chromium signs in to the admin and reads the call heatmap.
+
+As Django's own admin tests do: Selenium through ``StaticLiveServerTestCase``,
+driving Debian's ``chromium`` with its ``chromedriver`` (``apt-get install
+chromium chromium-driver``). Without them the test is skipped, saying so;
+in CI it fails instead.
+
+The screenshot goes to a temporary file; with ``UPDATE_SCREENSHOTS=1`` it
+replaces ``docs/admin-heatmap.png``, the picture the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from django.contrib.auth.models import User as StaffUser
+from django.contrib.staticfiles.testing import StaticLiveServerTestCase
+from django.db import transaction
+from django.utils import timezone
+
+from analytics.heatmap.presentation import EMPTY, SCALE, parse_hex
+from analytics.heatmap.selectors import heatmap
+from analytics.models import Call, User
+from tests.helpers import HEATMAP_PAGE, ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+try:
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # pragma: no cover - the skip below says what is missing
+    webdriver = None
+
+MISSING = [
+    name
+    for name, found in (
+        ("the selenium and pillow packages (pip install -r requirements-dev.txt)", webdriver),
+        ("chromium (apt-get install chromium)", CHROMIUM),
+        ("chromedriver (apt-get install chromium-driver)", CHROMEDRIVER),
+    )
+    if not found
+]
+#: Flags for a headless browser in a container: no sandbox, GPU or background traffic.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+VIEWPORT = (1600, 860)
+SCREENSHOT = ROOT / "docs" / "admin-heatmap.png"
+
+AGENCY_ID = uuid.UUID("0c5e7c1a-5b3f-4f0e-9d3a-7a1f2e6b9c41")
+#: Business hours, busiest mid-morning and mid-afternoon; quiet weekends.
+HOUR_WEIGHTS = {8: 2, 9: 5, 10: 9, 11: 7, 12: 3, 13: 4, 14: 8, 15: 6, 16: 4, 17: 2}
+WEEKDAY_WEIGHTS = {0: 6, 1: 9, 2: 8, 3: 7, 4: 5, 5: 1, 6: 0}  # Monday=0, as datetime does
+
+
+def seed_calls(agency_id: uuid.UUID, *, days: int = 30) -> int:
+    """A recognisable week: the same shape every run, in the window ending today."""
+    rng = random.Random(6)
+    today = timezone.now().astimezone(UTC).date()
+    calls = []
+    for offset in range(days):
+        day = today - timedelta(days=offset)
+        for hour, weight in HOUR_WEIGHTS.items():
+            for _ in range(WEEKDAY_WEIGHTS[day.weekday()] * weight // 6):
+                created = datetime(
+                    day.year, day.month, day.day, hour, rng.randrange(60), tzinfo=UTC
+                )
+                joined = created + timedelta(seconds=20) if rng.random() < 0.4 else None
+                booked = joined is not None and rng.random() < 0.15
+                calls.append(
+                    Call(
+                        id=uuid.uuid4(),
+                        agency_id=agency_id,
+                        status="ended",
+                        created_at=created,
+                        joined_at=joined,
+                        end_reason="completed" if joined else "no_answer",
+                        analysis={"sdr": {"meeting_booked": booked}},
+                    )
+                )
+    # One by one: bulk_create's UNNEST on PostgreSQL sends text[] to the enum columns.
+    with transaction.atomic():
+        for call in calls:
+            call.save(force_insert=True)
+    return len(calls)
+
+
+def css_rgb(value: str) -> tuple[int, int, int]:
+    """``"rgba(68, 1, 84, 1)"`` as ``(68, 1, 84)``."""
+    red, green, blue = (int(part) for part in value[value.index("(") + 1 : -1].split(",")[:3])
+    return red, green, blue
+
+
+#: In CI (``CI`` set) a missing browser fails the test: a skip there would hide a missing install.
+REQUIRED = bool(os.environ.get("CI"))
+
+
+@pytest.mark.skipif(bool(MISSING) and not REQUIRED, reason="needs " + ", ".join(MISSING))
+class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
+    driver: ClassVar[Any]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        if MISSING:
+            raise RuntimeError("CI must install " + ", ".join(MISSING))
+        super().setUpClass()
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        # An explicit driver path keeps Selenium Manager from looking for one online.
+        cls.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        width, height = VIEWPORT
+        cls.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.driver.quit()
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        StaffUser.objects.create_superuser("ops", "ops@example.com", "a-long-test-password")
+        User.objects.create(id=uuid.uuid4(), agency_id=AGENCY_ID)
+        self.calls = seed_calls(AGENCY_ID)
+
+    def tearDown(self) -> None:
+        # The flush after each live-server test skips unmanaged tables: empty them here.
+        Call.objects.filter(agency_id=AGENCY_ID).delete()
+        User.objects.filter(agency_id=AGENCY_ID).delete()
+
+    def wait_for(self, css: str) -> Any:
+        return WebDriverWait(self.driver, 10).until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+        )
+
+    def test_staff_sign_in_and_read_the_heatmap(self) -> None:
+        driver = self.driver
+        driver.get(f"{self.live_server_url}{HEATMAP_PAGE}")
+        # Not signed in: the admin's login page, which comes back here.
+        self.wait_for("#login-form")
+        driver.find_element(By.ID, "id_username").send_keys("ops")
+        driver.find_element(By.ID, "id_password").send_keys("a-long-test-password")
+        driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+
+        self.wait_for("#heatmap-form")
+        driver.find_element(By.ID, "id_agency").send_keys(str(AGENCY_ID))
+        Select(driver.find_element(By.ID, "id_period")).select_by_value("30d")
+        Select(driver.find_element(By.ID, "id_metric")).select_by_value("calls")
+        driver.find_element(By.CSS_SELECTOR, "#heatmap-form [type=submit]").click()
+        table = self.wait_for("table#heatmap")
+
+        expected = heatmap(agency_id=AGENCY_ID, period="30d", metric="calls")
+        # One round trip for all 168 cells: what each says and how it is painted.
+        cells = driver.execute_script(
+            """return Array.from(arguments[0].querySelectorAll("td.cell"), (td) => ({
+                slot: [Number(td.dataset.day), Number(td.dataset.hour)],
+                text: td.innerText,
+                best: td.classList.contains("best"),
+                background: getComputedStyle(td).backgroundColor,
+            }));""",
+            table,
+        )
+        assert len(cells) == 7 * 24
+        counts = {(c.day, c.hour): c.total_calls for c in expected.cells}
+        empty, top_colour = parse_hex(EMPTY.background), parse_hex(SCALE[-1])
+        for cell in cells:
+            slot, colour = tuple(cell["slot"]), css_rgb(cell["background"])
+            assert cell["text"] == f"{counts.get(slot, 0):,}", slot
+            assert (colour == empty) == (slot not in counts), slot
+        best = {(b.day, b.hour) for b in expected.best_times}
+        assert {tuple(cell["slot"]) for cell in cells if cell["best"]} == best
+        top = expected.best_times[0]
+        busiest = table.find_element(
+            By.CSS_SELECTOR, f'td[data-day="{top.day}"][data-hour="{top.hour}"]'
+        )
+        assert css_rgb(busiest.value_of_css_property("background-color")) == top_colour
+
+        best_times = driver.find_elements(By.CSS_SELECTOR, "#best-times li")
+        assert [item.text for item in best_times] == [
+            f"{best.label}: {best.metric_value:,}" for best in expected.best_times
+        ]
+        assert all(item.is_displayed() for item in best_times)
+        assert driver.find_element(By.ID, "heatmap-totals").is_displayed()
+
+        saved = self.save_screenshot(driver.get_screenshot_as_png())
+        self.check_screenshot(saved, sample=busiest)
+
+    def save_screenshot(self, png: bytes) -> Path:
+        """To ``docs/`` when asked (``UPDATE_SCREENSHOTS=1``), else to the temporary directory."""
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+            path = SCREENSHOT
+        else:
+            path = Path(tempfile.gettempdir()) / SCREENSHOT.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        return path
+
+    def check_screenshot(self, path: Path, *, sample: Any) -> None:
+        """The expected size, many colours (not blank), and the busiest cell painted dark."""
+        with Image.open(path) as saved:
+            image = saved.convert("RGB")
+        assert image.size == VIEWPORT
+        colours = image.getcolors(maxcolors=VIEWPORT[0] * VIEWPORT[1])
+        assert colours is not None
+        assert len(colours) > 50, "the screenshot is all but blank"
+        left, top = sample.rect["x"], sample.rect["y"]
+        # Just inside the cell's left edge, clear of its number and its outline.
+        pixel = image.getpixel((int(left) + 4, int(top + sample.rect["height"] / 2)))
+        assert pixel == parse_hex(SCALE[-1])

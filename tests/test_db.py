@@ -1,0 +1,195 @@
+"""``analytics.db``: the calls query's bounds on PostgreSQL, its scan slots, and its plan.
+
+A runaway query is cancelled and answered 500, with the connection serving on; the
+bounds are ``SET LOCAL`` and never outlive their block; a scan waits for one of its
+agency's slots, then is turned away; and a small agency's heatmap reads the
+``(agency_id, created_at)`` index, never the whole table. Each needs PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analytics import db
+from analytics.db import SCAN_SLOT_LOCK_SPACE, bounded_calls_query, heatmap_settings, take_scan_slot
+from analytics.exceptions import HeatmapError
+from analytics.heatmap.query import window_bounds
+from analytics.heatmap.selectors import count_calls_by_slot, heatmap
+from tests.helpers import HEATMAP_URL
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_postgresql")]
+
+
+def insert_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
+    """Ended calls of the last day in one statement: ``count`` for the agency, as many per other."""
+    rows_sql = (
+        "INSERT INTO calls (id, agency_id, status, created_at) "
+        "SELECT gen_random_uuid(), "
+        "CASE WHEN n %% (%s + 1) = 0 THEN %s::uuid "
+        "ELSE md5('agency' || (n %% (%s + 1))::text)::uuid END, "
+        "'ended', %s::timestamptz - make_interval(secs => n %% 86400) "
+        "FROM generate_series(1, %s) AS n"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            rows_sql,
+            [
+                other_agencies,
+                str(agency_id),
+                other_agencies,
+                timezone.now(),
+                count * (other_agencies + 1),
+            ],
+        )
+        cursor.execute("ANALYZE calls")
+
+
+def current_bounds() -> tuple[str, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('statement_timeout'), current_setting('enable_sort'), "
+            "current_setting('jit')"
+        )
+        row: tuple[str, ...] = cursor.fetchone()
+        return row
+
+
+# --- bounded queries ---------------------------------------------------------------------
+
+
+def test_a_query_over_the_timeout_is_a_500_and_the_connection_serves_on(
+    auth_client: APIClient,
+    agency_id: uuid.UUID,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
+    insert_calls(agency_id, 60_000)
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0.001
+    with caplog.at_level(logging.ERROR, logger="analytics"):
+        cancelled = auth_client.get(HEATMAP_URL)
+    assert cancelled.status_code == 500
+    assert cancelled.json() == {
+        "detail": "Failed to query calls table",
+        "code": "calls_query_failed",
+    }
+    [record] = [r for r in caplog.records if r.name == "analytics.heatmap.selectors"]
+    assert "canceling statement due to statement timeout" in str(record.exc_info[1])
+    server_connection = connection.connection
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 10
+    answered = auth_client.get(HEATMAP_URL)
+    assert answered.status_code == 200
+    assert sum(cell["total_calls"] for cell in answered.json()["heatmap"]) == 60_000
+    assert connection.connection is server_connection
+
+
+def test_the_bounds_hold_inside_the_block_and_do_not_leak_into_the_callers_transaction(
+    agency_id: uuid.UUID,
+) -> None:
+    before = current_bounds()
+    assert before != ("10s", "off", "off")
+    with bounded_calls_query("default"):
+        assert current_bounds() == ("10s", "off", "off")
+    assert current_bounds() == before
+    heatmap(agency_id=agency_id)
+    assert current_bounds() == before
+
+
+# --- scan slots --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slots_taken_elsewhere(agency_id: uuid.UUID, settings: Any) -> Iterator[None]:
+    """The agency's one scan slot, held by another session (another app server)."""
+    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
+    elsewhere = connection.copy()
+    try:
+        with elsewhere.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s, hashtext(%s || ':' || 0))",
+                [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
+            )
+        yield
+    finally:
+        elsewhere.close()  # the session, and its lock, end
+
+
+def test_with_every_slot_taken_a_scan_waits_then_is_turned_away(
+    agency_id: uuid.UUID, slots_taken_elsewhere: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
+    with pytest.raises(HeatmapError) as raised, transaction.atomic():
+        take_scan_slot("default", agency_id)
+    assert (raised.value.code, raised.value.retry_after) == ("scans_busy", 1)
+    assert str(raised.value) == (
+        "Too many heatmaps of this agency are being counted right now; retry soon. "
+        "Try again in 1 s."
+    )
+    with transaction.atomic():
+        take_scan_slot("default", uuid.uuid4())  # another agency's slots are its own
+
+
+def test_a_scan_slot_frees_itself_when_its_transaction_ends(
+    agency_id: uuid.UUID, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
+    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
+    elsewhere = connection.copy()
+    try:
+        elsewhere.set_autocommit(False)
+        with elsewhere.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
+                [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
+            )
+            assert cursor.fetchone() == (True,)
+        with pytest.raises(HeatmapError), transaction.atomic():
+            take_scan_slot("default", agency_id)
+        elsewhere.rollback()
+        with transaction.atomic():
+            take_scan_slot("default", agency_id)
+    finally:
+        elsewhere.close()
+
+
+# --- the plan guard ------------------------------------------------------------------------
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_a_small_agencys_plan_uses_the_agency_created_index(agency_id: uuid.UUID) -> None:
+    insert_calls(agency_id, 1_200, other_agencies=99)  # 120k calls, 1% of them ours
+    today = timezone.now().astimezone(UTC).date()
+    start, end = window_bounds(today - timedelta(days=29), today, zone=UTC)
+    with CaptureQueriesContext(connection) as queries:
+        cells = count_calls_by_slot(agency_id=agency_id, start=start, end=end)
+    assert sum(cell.total_calls for cell in cells) == 1_200
+    [sql] = [q["sql"] for q in queries if '"calls"' in q["sql"]]
+    with connection.cursor() as cursor:
+        for name, value in heatmap_settings().items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        [[document]] = cursor.fetchall()
+    nodes = list(_plan_nodes(document[0]["Plan"]))
+    assert any(
+        node.get("Index Name") == "idx_calls_agency_created"
+        and node["Node Type"] in {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
+        for node in nodes
+    ), nodes
+    assert not any(
+        node["Node Type"] == "Seq Scan" and node.get("Relation Name") == "calls" for node in nodes
+    )
