@@ -83,7 +83,8 @@ TEMPLATES = [
 
 # DATABASE_URL: the Supabase PostgreSQL database (postgres://...); unset, a local SQLite file.
 # Connections are kept for a minute and checked before reuse: after the database restarts,
-# the first request on a dead connection reconnects instead of failing (tests/system/test_faults.py).
+# the first request on a dead connection reconnects instead of failing
+# (tests/system/test_faults.py).
 DATABASES: dict[str, Any] = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",

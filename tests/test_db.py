@@ -110,18 +110,24 @@ def test_the_bounds_hold_inside_the_block_and_do_not_leak_into_the_callers_trans
 
 @pytest.fixture
 def slots_taken_elsewhere(agency_id: uuid.UUID, settings: Any) -> Iterator[None]:
-    """The agency's one scan slot, held by another session (another app server)."""
+    """The agency's one scan slot, held by another app server's open transaction.
+
+    A transaction, as the app holds a slot: behind a transaction-mode pooler a session
+    lock would stay on a server connection that this test's own queries may be given.
+    """
     settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
     elsewhere = connection.copy()
     try:
+        elsewhere.set_autocommit(False)
         with elsewhere.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_advisory_lock(%s, hashtext(%s || ':' || 0))",
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
                 [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
             )
         yield
     finally:
-        elsewhere.close()  # the session, and its lock, end
+        elsewhere.rollback()  # the transaction, and its lock, end
+        elsewhere.close()
 
 
 def test_with_every_slot_taken_a_scan_waits_then_is_turned_away(
