@@ -9,15 +9,16 @@ which drf-spectacular applies when it generates a schema:
   ``DEFAULT_SCHEMA_CLASS``;
 - ``SupabaseJWTScheme`` describes ``SupabaseJWTAuthentication`` as an HTTP
   Bearer scheme;
-- the serializer extensions add what the serializers cannot say: day and hour
-  ranges, which metrics exist, and that ``best_times[].total_calls`` is there
-  for the rates only.
+- the answer's schemas are drf-spectacular's reading of the serializers' fields
+  (ranges, choices, nullability, help); the serializer extensions add only what a
+  field cannot carry: ``metric_value``'s type (a count or a rate) and two examples.
 
-The descriptions are built from the code they describe (the serializers, the
-token errors), so the schema follows the code. The query parameters' help,
-bounds and defaults are the query serializer's fields' and are not restated
-here. ``openapi.yaml`` at the top of the repository is the demo project's
-copy, checked by the tests.
+The descriptions are built from the code they describe (the serializers, whose
+fields read the vocabulary's parameters; the error codes of
+``analytics.exceptions``), so the schema follows the code. What is written here by
+hand is what drf-spectacular cannot see: the error responses and headers.
+``openapi.yaml`` at the top of the repository is the demo project's copy, checked by
+the tests.
 """
 
 from __future__ import annotations
