@@ -96,7 +96,8 @@ class AuthError(AnalyticsError):
 
 
 class HeatmapError(AnalyticsError):
-    """The heatmap's read of ``calls`` could not answer (already logged)."""
+    """The heatmap's reads could not answer: a failed or refused scan (logged where it
+    failed), or an agency staff asked for that nothing belongs to."""
 
     default_code = "calls_query_failed"
 

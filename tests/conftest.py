@@ -13,7 +13,6 @@ import pytest
 from django.conf import settings
 from django.db import connection, connections
 from django.test import Client, override_settings
-from django.utils import timezone
 from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
 from time_machine import TimeMachineFixture
@@ -36,6 +35,7 @@ from tests.helpers import (
     empty_calls,
     mint_token,
     staff_member,
+    utc_today,
 )
 
 #: Read before any test database exists; creating one renames its alias's NAME.
@@ -80,7 +80,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
 
 @pytest.fixture
 def today() -> date:
-    return timezone.now().astimezone(UTC).date()
+    return utc_today()
 
 
 @pytest.fixture

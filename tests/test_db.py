@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -109,31 +110,35 @@ def test_the_bounds_hold_inside_the_block_and_do_not_leak_into_the_callers_trans
 
 
 @pytest.fixture
-def slots_taken_elsewhere(agency_id: uuid.UUID, settings: Any) -> Iterator[None]:
-    """The agency's one scan slot, held by another app server's open transaction.
+def slot_held_elsewhere(
+    agency_id: uuid.UUID, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BaseDatabaseWrapper]:
+    """The agency's one scan slot, held by another app server's open transaction, which
+    the test may end; a scan waits 0.2 s for a slot.
 
     A transaction, as the app holds a slot: behind a transaction-mode pooler a session
     lock would stay on a server connection that this test's own queries may be given.
     """
     settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
+    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
     elsewhere = connection.copy()
     try:
         elsewhere.set_autocommit(False)
         with elsewhere.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
                 [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
             )
-        yield
+            assert cursor.fetchone() == (True,)
+        yield elsewhere
     finally:
         elsewhere.rollback()  # the transaction, and its lock, end
         elsewhere.close()
 
 
 def test_with_every_slot_taken_a_scan_waits_then_is_turned_away(
-    agency_id: uuid.UUID, slots_taken_elsewhere: None, monkeypatch: pytest.MonkeyPatch
+    agency_id: uuid.UUID, slot_held_elsewhere: BaseDatabaseWrapper
 ) -> None:
-    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
     with pytest.raises(HeatmapError) as raised, transaction.atomic():
         take_scan_slot("default", agency_id)
     assert (raised.value.code, raised.value.retry_after) == ("scans_busy", 1)
@@ -146,26 +151,13 @@ def test_with_every_slot_taken_a_scan_waits_then_is_turned_away(
 
 
 def test_a_scan_slot_frees_itself_when_its_transaction_ends(
-    agency_id: uuid.UUID, settings: Any, monkeypatch: pytest.MonkeyPatch
+    agency_id: uuid.UUID, slot_held_elsewhere: BaseDatabaseWrapper
 ) -> None:
-    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
-    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
-    elsewhere = connection.copy()
-    try:
-        elsewhere.set_autocommit(False)
-        with elsewhere.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
-                [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
-            )
-            assert cursor.fetchone() == (True,)
-        with pytest.raises(HeatmapError), transaction.atomic():
-            take_scan_slot("default", agency_id)
-        elsewhere.rollback()
-        with transaction.atomic():
-            take_scan_slot("default", agency_id)
-    finally:
-        elsewhere.close()
+    with pytest.raises(HeatmapError), transaction.atomic():
+        take_scan_slot("default", agency_id)
+    slot_held_elsewhere.rollback()
+    with transaction.atomic():
+        take_scan_slot("default", agency_id)
 
 
 # --- the plan guard ------------------------------------------------------------------------

@@ -3,7 +3,6 @@ with errors shown, never a 500."""
 
 from __future__ import annotations
 
-import logging
 from uuid import UUID
 
 from django import forms
@@ -23,8 +22,6 @@ from analytics.heatmap.vocabulary import (
     Period,
     Zone,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class CallHeatmapForm(forms.Form):

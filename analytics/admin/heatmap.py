@@ -7,9 +7,8 @@ serves it under the calls, at ``/admin/analytics/call/heatmap/`` (URL name
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied
 from django.db import router
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +17,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from rest_framework.renderers import JSONRenderer
 
 from analytics.admin.forms import CallHeatmapForm
+from analytics.admin.large_tables import ModelAdminBase
 from analytics.admin.timeouts import admin_statement_timeout
 from analytics.api.renderers import CSV_CONTENT_TYPE, csv_content_disposition, heatmap_csv
 from analytics.api.serializers import HeatmapSerializer
@@ -39,13 +39,7 @@ def api_url() -> str | None:
         return None
 
 
-if TYPE_CHECKING:
-    _CallAdmin = ModelAdmin[Call]
-else:  # a mixin at run time: ModelAdmin is generic only to the type checker
-    _CallAdmin = object
-
-
-class CallHeatmapPage(_CallAdmin):
+class CallHeatmapPage(ModelAdminBase):
     """The heatmap page of the calls' admin: staff only (``admin_view``), and only for
     those who may view calls."""
 

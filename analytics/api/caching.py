@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 #: Bump when the cached entry changes shape, so old entries are never read.
 #: 2: JSON primitives (:func:`heatmap_to_primitive`) instead of a pickled ``Heatmap``.
 CACHE_FORMAT = 2
-#: Keys the ETag's HMAC, so it is not a hash anyone can compute from a guessed body.
-ETAG_SALT = "analytics.api.caching.etag"
+#: Keys the ETag's HMAC, so it is not a hash anyone can compute from a guessed body. A
+#: fixed value, not this module's path: moving the module must not change every ETag.
+ETAG_SALT = "analytics.caching.etag"
 
 
 def heatmap_to_primitive(result: Heatmap) -> dict[str, Any]:

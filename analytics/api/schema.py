@@ -55,6 +55,7 @@ from analytics.exceptions import (
     Unavailable,
     codes_answered_with,
 )
+from analytics.heatmap.ranking import BEST_TIMES_LIMIT
 
 Schema = dict[str, Any]
 
@@ -347,7 +348,8 @@ class CallHeatmapApiSchema(AutoSchema):
     def get_description(self) -> str:  # type: ignore[override]  # as AutoSchema's own
         return (
             "Counts the caller's agency's ended calls by day of week (0 is Sunday) and "
-            "hour, in `tz`, over the window, and names up to 5 best times for `metric`. "
+            f"hour, in `tz`, over the window, and names up to {BEST_TIMES_LIMIT} best times "
+            "for `metric`. "
             "The agency comes from the access token's `users` row, never from a parameter. "
             f"The same heatmap as CSV is {CSV_PATH_HINT} (`dashboard_heatmap_csv`); this "
             "path still answers CSV to `?format=csv` or `Accept: text/csv`, as that "

@@ -173,9 +173,6 @@ class HeatmapCellSerializer(serializers.Serializer[Any]):
 class MetricValueField(serializers.Field):  # type: ignore[type-arg]
     """As it is: an integer count, or a rate as a JSON number with 4 decimals."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(read_only=False, **kwargs)
-
     def to_representation(self, value: Any) -> Any:
         return value
 

@@ -1,8 +1,9 @@
 """The heatmap's vocabulary: plain values, free of Django and DRF.
 
-Every query parameter's facts (choices, bounds, default, help) are written here once,
-as a :class:`Parameter`; the endpoint's serializer, the OpenAPI description (from the
-serializer's fields), the admin form and ``call_heatmap``'s options all read them.
+Every query parameter's facts (choices, default, help) are written here once, as a
+:class:`Parameter` (``min_calls``' bounds as ``MIN_CALLS_LIMITS``); the endpoint's
+serializer, the OpenAPI description (from the serializer's fields), the admin form and
+``call_heatmap``'s options all read them.
 """
 
 from __future__ import annotations
@@ -170,8 +171,6 @@ class Parameter(Generic[Default]):
     help: str
     default: Default
     choices: tuple[str, ...] = ()
-    #: Inclusive ``(min, max)``, for a number.
-    bounds: tuple[int, int] | None = None
 
     @property
     def plain_help(self) -> str:
@@ -210,7 +209,6 @@ MIN_CALLS = Parameter(
     "min_calls",
     "Calls a slot needs before a rate metric can rank it. Count metrics ignore it.",
     default=DEFAULT_MIN_CALLS,
-    bounds=MIN_CALLS_LIMITS,
 )
 DENSE = Parameter(
     "dense",

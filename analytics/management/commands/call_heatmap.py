@@ -30,8 +30,17 @@ from analytics.heatmap.vocabulary import (
     parse_agency_id,
 )
 
-#: The endpoint's query parameters this command passes on, as ``--option-name``.
-QUERY_OPTIONS = ("period", "metric", "tz", "min_calls", "campaign_id", "client_id")
+#: The endpoint's query parameters this command passes on, as ``--option-name``, each with
+#: the placeholder its help shows (a parameter with choices shows them instead).
+QUERY_PARAMETERS: tuple[tuple[Parameter[Any], str | None], ...] = (
+    (PERIOD, None),
+    (METRIC, None),
+    (TZ, "ZONE"),
+    (MIN_CALLS, "N"),
+    (CAMPAIGN_ID, "UUID"),
+    (CLIENT_ID, "UUID"),
+)
+QUERY_OPTIONS = tuple(parameter.name for parameter, _ in QUERY_PARAMETERS)
 
 
 def option_name(field: str) -> str:
@@ -64,13 +73,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--agency", required=True, metavar="UUID", help="The agency's id.")
-        # The endpoint's parameters, described by its query serializer's fields.
-        parser.add_argument("--period", choices=PERIOD.choices, help=option_help(PERIOD))
-        parser.add_argument("--metric", choices=METRIC.choices, help=option_help(METRIC))
-        parser.add_argument("--tz", metavar="ZONE", help=option_help(TZ))
-        parser.add_argument("--min-calls", metavar="N", help=option_help(MIN_CALLS))
-        parser.add_argument("--campaign-id", metavar="UUID", help=option_help(CAMPAIGN_ID))
-        parser.add_argument("--client-id", metavar="UUID", help=option_help(CLIENT_ID))
+        # The endpoint's parameters, as the vocabulary describes them.
+        for parameter, metavar in QUERY_PARAMETERS:
+            parser.add_argument(
+                option_name(parameter.name),
+                choices=parameter.choices or None,
+                metavar=metavar,
+                help=option_help(parameter),
+            )
         parser.add_argument(
             "--dense", action="store_true", help="With --json: all 168 slots, not only busy ones."
         )
