@@ -232,9 +232,11 @@ def test_a_committed_write_shows_in_the_next_answer_a_rolled_back_one_never(
     rollup: None, rollup_agency: uuid.UUID
 ) -> None:
     query = query_for("Asia/Kathmandu")
-    now = timezone.now()
+    # A day back: the window ends with today's UTC date, which in Kathmandu (UTC+5:45)
+    # is already over from 18:15 UTC.
+    yesterday = timezone.now() - timedelta(days=1)
     call = Call.objects.create(
-        id=uuid.uuid4(), agency_id=rollup_agency, status="queued", created_at=now
+        id=uuid.uuid4(), agency_id=rollup_agency, status="queued", created_at=yesterday
     )
     assert count_rollup_by_slot(agency_id=rollup_agency, query=query) == ()
     Call.objects.filter(id=call.id).update(status="ended")
