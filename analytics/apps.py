@@ -2,6 +2,7 @@ from importlib.util import find_spec
 
 from django.apps import AppConfig
 from django.core.checks import Tags, register
+from django.db.models.signals import post_migrate
 
 
 class AnalyticsConfig(AppConfig):
@@ -14,6 +15,7 @@ class AnalyticsConfig(AppConfig):
         from analytics.checks import (
             check_calls_index,
             check_heatmap_settings,
+            check_lead_zone_map,
             check_live_sessions,
             check_removed_settings,
             check_rollup_source,
@@ -27,6 +29,12 @@ class AnalyticsConfig(AppConfig):
         register(check_calls_index, Tags.database)
         register(check_rollup_source, Tags.database)
         register(check_live_sessions, Tags.database)
+        register(check_lead_zone_map, Tags.database)
+
+        # The lead's time-zone map follows the shipped file after every migrate (and flush).
+        from analytics.lead_map import refresh_lead_zone_map
+
+        post_migrate.connect(refresh_lead_zone_map, sender=self)
 
         # The OpenAPI description registers with drf-spectacular, which the app does not require.
         if find_spec("drf_spectacular") is not None:

@@ -31,7 +31,7 @@ from analytics.auth.authentication import (
 )
 from analytics.conf import HEATMAP_SOURCES, REMOVED_SETTINGS, conf
 from analytics.db import first_line, table_readable
-from analytics.models import Call
+from analytics.models import Call, LeadZoneMap
 
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 JSON_CACHE_SERIALIZER = "analytics.api.caching.JSONSerializer"
@@ -190,6 +190,16 @@ def check_heatmap_settings(
     messages += _seconds_above_zero(
         "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
     )
+    if not valid_calling_hours(conf.CALLING_HOURS_SETTING):
+        messages.append(
+            Error(
+                f"ANALYTICS_CALLING_HOURS is {conf.CALLING_HOURS_SETTING!r}, not a pair of "
+                "whole hours (start, end) with 0 <= start < end <= 24, or None.",
+                hint="The default (8, 21) is the TCPA's 8 a.m. to 9 p.m., lead-local; a range "
+                "cannot wrap past midnight.",
+                id="analytics.E026",
+            )
+        )
     if conf.HEATMAP_SOURCE not in HEATMAP_SOURCES:
         messages.append(
             Error(
@@ -231,6 +241,115 @@ def _check_cache_serializer(cache: Any) -> list[CheckMessage]:
             "keeps only JSON there.",
             id="analytics.W004",
         )
+    ]
+
+
+def valid_calling_hours(hours: Any) -> bool:
+    """``None``, or a pair of integers (not booleans) with ``0 <= start < end <= 24``."""
+    if hours is None:
+        return True
+    if not isinstance(hours, tuple | list) or len(hours) != 2:
+        return False
+    if any(isinstance(hour, bool) or not isinstance(hour, int) for hour in hours):
+        return False
+    start: int
+    end: int
+    start, end = hours
+    return 0 <= start < end <= 24
+
+
+def check_lead_zone_map(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """The lead's clock reads the time-zone map from the heatmap database's tables: they
+    must hold the map this release ships. A database check, like :func:`check_calls_index`.
+    """
+    alias = conf.HEATMAP_DATABASE
+    if not databases or alias not in databases or alias not in settings.DATABASES:
+        return []
+    from analytics.heatmap.lead_clock import shipped_map
+    from analytics.lead_map import loaded_map_version
+
+    shipped = shipped_map().version
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+    if LeadZoneMap._meta.db_table not in tables:
+        return []  # not migrated yet: ``migrate`` runs the checks first, then loads the map
+    loaded = loaded_map_version(alias)
+    if loaded != shipped:
+        found = "no map" if loaded is None else f"the map of phonenumbers {loaded}"
+        return [
+            Warning(
+                f"The {alias!r} database holds {found}; this release ships the map of "
+                f"phonenumbers {shipped}, so clock=lead places calls by the map loaded.",
+                hint="Run: python manage.py migrate analytics, then, with the rollup "
+                "installed, python manage.py heatmap_rollup install (docs/lead-clock.md).",
+                id="analytics.W006",
+            )
+        ]
+    return lead_zone_warnings(alias, shipped_map().groups) + _check_rollup_map(alias)
+
+
+def _check_rollup_map(alias: str) -> list[CheckMessage]:
+    """A ready rollup whose lead grains count by another map than the app's tables hold:
+    ``clock=lead`` is then read from calls (exact, but slow) until it is remapped.
+    """
+    if connections[alias].vendor != "postgresql":
+        return []
+    from analytics.rollup.state import read_state
+
+    state = read_state(alias)
+    if not state.answers or state.map_current:
+        return []
+    return [
+        Warning(
+            f"The rollup on {alias!r} counts by the map of phonenumbers {state.map_version}; "
+            f"the app's tables hold {state.app_map_version}, so clock=lead scans calls.",
+            hint="Run: python manage.py heatmap_rollup install (it remaps online).",
+            id="analytics.W008",
+        )
+    ]
+
+
+def lead_zone_warnings(alias: str, groups: Sequence[tuple[str, ...]]) -> list[CheckMessage]:
+    """Zones of the map that Python's zone database lacks (their numbers are never placed),
+    and on PostgreSQL those the server lacks (a ``tz`` of that name could not be counted).
+    """
+    import zoneinfo
+
+    names = sorted({zone for group in groups for zone in group})
+    available = zoneinfo.available_timezones()
+    missing = {"Python's zone database": [name for name in names if name not in available]}
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic(using=alias), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT name FROM unnest(%s::text[]) AS name "
+                    "WHERE name NOT IN (SELECT name FROM pg_timezone_names)",
+                    [names],
+                )
+                missing[f"the {alias!r} server"] = [row[0] for row in cursor.fetchall()]
+        except DatabaseError as exc:
+            missing[f"the {alias!r} server (not readable: {first_line(exc)})"] = []
+    return [
+        Warning(
+            f"{where} lacks {len(lacking)} zone(s) of the lead's time-zone map: "
+            f"{', '.join(lacking[:20])}{' ...' if len(lacking) > 20 else ''}.",
+            hint=(
+                "Numbers in those zones are never placed on the lead's clock: update the "
+                "system's tzdata (or install the tzdata package)."
+                if where.startswith("Python")
+                else "The lead's clock takes offsets from Python, but a tz of such a name "
+                "cannot be counted by this server: update its zone database."
+            ),
+            id="analytics.W007",
+        )
+        for where, lacking in missing.items()
+        if lacking
     ]
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from analytics.heatmap.vocabulary import DEFAULT_CALLING_HOURS, CallingHours
+
 #: Where the heatmap's counts come from (``ANALYTICS_HEATMAP_SOURCE``).
 HEATMAP_SOURCES = ("auto", "raw", "rollup")
 
@@ -153,6 +155,19 @@ class AnalyticsSettings:
         """
         scans: int | None = _setting("ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS", 2)
         return scans
+
+    @property
+    def CALLING_HOURS(self) -> CallingHours | None:
+        """Lead-local hours ``(start, end)``, ``[start, end)``, in which calls may be placed:
+        with ``clock=lead`` only they rank as best times. ``None``: no restriction.
+        """
+        hours = self.CALLING_HOURS_SETTING
+        return None if hours is None else CallingHours(*hours)
+
+    @property
+    def CALLING_HOURS_SETTING(self) -> Any:
+        """``ANALYTICS_CALLING_HOURS`` as the host wrote it, for ``analytics.E026`` to judge."""
+        return _setting("ANALYTICS_CALLING_HOURS", DEFAULT_CALLING_HOURS)
 
 
 conf = AnalyticsSettings()

@@ -77,6 +77,8 @@ class Call(models.Model):
     # NULL is a real value here (the call had no end reason), as in the Supabase schema.
     end_reason = models.TextField(null=True, blank=True)  # noqa: DJ001
     analysis = models.JSONField(null=True, blank=True)
+    # The number called, as the application wrote it; read for the lead's clock.
+    phone_number = models.TextField(null=True, blank=True)  # noqa: DJ001
 
     objects = CallQuerySet.as_manager()
 
@@ -134,6 +136,85 @@ class SegmentBucket(RollupBucket):
     class Meta:
         managed = False
         db_table = '"analytics_heatmap"."segment_counts"'
+
+
+class LeadAgencyBucket(RollupBucket):
+    """The lead's clock, unfiltered: one row per agency, active bucket and zone group of the
+    number called."""
+
+    agency_id = models.UUIDField(primary_key=True)
+    #: ``LeadZoneGroup.id`` of the number called; 0 when the map cannot place it.
+    lead_group = models.SmallIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = '"analytics_heatmap"."lead_agency_counts"'
+
+
+class LeadSegmentBucket(RollupBucket):
+    """The lead's clock, filtered: one row per agency, campaign, client, active bucket and
+    zone group of the number called."""
+
+    agency_id = models.UUIDField(primary_key=True)
+    campaign_id = models.UUIDField(null=True)
+    client_id = models.UUIDField(null=True)
+    #: ``LeadZoneGroup.id`` of the number called; 0 when the map cannot place it.
+    lead_group = models.SmallIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = '"analytics_heatmap"."lead_segment_counts"'
+
+
+class LeadZoneMap(models.Model):
+    """Which release of libphonenumber's time-zone map the two tables below hold (one row).
+
+    The app's own tables, loaded by its migrations from ``analytics/data/lead_zones.json``;
+    on PostgreSQL closed to every role but the app's (``analytics.lead_map``).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    #: The ``phonenumbers`` release the map was generated from.
+    version = models.CharField(max_length=32)
+    loaded_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "analytics_lead_zone_map"
+
+    def __str__(self) -> str:
+        return f"phonenumbers {self.version}"
+
+
+class LeadZoneGroup(models.Model):
+    """One entry of the map: the zones a number may be in, space-separated as the map lists them."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    zones = models.TextField()
+
+    class Meta:
+        db_table = "analytics_lead_zone_group"
+
+    def __str__(self) -> str:
+        return self.zones
+
+
+class LeadPrefixRange(models.Model):
+    """A run of lookup keys (``analytics.heatmap.lead_clock.lookup_key``) with one longest
+    prefix in the map: it starts at ``key`` and ends where the next range starts.
+
+    ``group_id`` 0 is no prefix: those numbers are not placed.
+    """
+
+    key = models.BigIntegerField(primary_key=True)
+    group_id = models.PositiveSmallIntegerField()
+    #: The map's prefix, for whoever reads the table; ``None`` where there is none.
+    prefix = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        db_table = "analytics_lead_prefix_range"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.prefix or 'no prefix'}"
 
 
 REFERENCE_DDL = Path(__file__).parent / "sql" / "reference_schema.sql"

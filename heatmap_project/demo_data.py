@@ -1,10 +1,16 @@
-"""A realistic synthetic agency for the demo: who calls when, and what comes of it."""
+"""A realistic synthetic agency for the demo: who calls when, whom, and what comes of it.
+
+The agency, in New York, calls leads across the United States and abroad, mostly in the
+leads' business hours, sometimes on its own clock (too early in California, at night in
+Sydney), and a few numbers cannot be placed: ``?clock=lead`` shows all three.
+"""
 
 from __future__ import annotations
 
 import random
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,23 +25,85 @@ DEMO_USER_ID = uuid.uuid5(NAMESPACE, "user:demo")
 CAMPAIGN_IDS = [uuid.uuid5(NAMESPACE, f"campaign:{n}") for n in range(4)]
 CLIENT_IDS = [uuid.uuid5(NAMESPACE, f"client:{n}") for n in range(6)]
 
-#: The demo agency dials prospects on the US east coast, in their business hours.
-PROSPECT_ZONE = ZoneInfo("America/New_York")
+#: The demo agency sits on the US east coast; its dialer works New York's business hours.
+AGENCY_ZONE = ZoneInfo("America/New_York")
 HOUR_WEIGHTS = {8: 2, 9: 6, 10: 9, 11: 8, 12: 4, 13: 5, 14: 8, 15: 7, 16: 5, 17: 2, 18: 1}
 WEEKDAY_WEIGHTS = {0: 6, 1: 10, 2: 10, 3: 9, 4: 8, 5: 1, 6: 0}  # Monday=0, as datetime does
-#: Pickup improves mid-morning and mid-afternoon: the heatmap has something to show.
-PICKUP_BY_HOUR = {9: 0.35, 10: 0.48, 11: 0.42, 14: 0.45, 15: 0.40}
+#: Pickup improves mid-morning and mid-afternoon *of the lead's day*, and is poor early and
+#: late: on the lead's clock (``clock=lead``) the heatmap has something to show.
+PICKUP_BY_HOUR = {6: 0.08, 7: 0.15, 9: 0.35, 10: 0.48, 11: 0.42, 14: 0.45, 15: 0.40, 21: 0.1}
+
+
+@dataclass(frozen=True)
+class Market:
+    """Leads in one place: their zone, and their numbers as spelled in the CRM, each
+    ``{}`` four random digits."""
+
+    zone: ZoneInfo
+    numbers: tuple[str, ...]
+    weight: int
+
+
+#: The leads the demo agency calls: the United States across its zones, then the United
+#: Kingdom, India (+5:30), Nepal (+5:45) and Sydney: US numbers on the fictional 555
+#: exchange, all spelled as people type them; the time-zone map places them by prefix.
+MARKETS = (
+    Market(ZoneInfo("America/New_York"), ("+1212555{}", "+1 (646) 555-{}", "+1 404 555 {}"), 30),
+    Market(ZoneInfo("America/Chicago"), ("+1312555{}", "+1-713-555-{}"), 18),
+    Market(ZoneInfo("America/Denver"), ("+1 303 555 {}",), 7),
+    Market(ZoneInfo("America/Phoenix"), ("+1602555{}",), 5),
+    Market(ZoneInfo("America/Los_Angeles"), ("+1213555{}", "+1.415.555.{}", "+1206555{}"), 18),
+    Market(ZoneInfo("Pacific/Honolulu"), ("+1 808 555 {}",), 2),
+    Market(ZoneInfo("Europe/London"), ("+44 20 7946 {}", "+447911 12{}"), 6),
+    Market(ZoneInfo("Asia/Kolkata"), ("+91 98200 1{}",), 5),
+    Market(ZoneInfo("Asia/Kathmandu"), ("+977 1 441{}",), 2),
+    Market(ZoneInfo("Australia/Sydney"), ("+61 2 9374 {}",), 2),
+)
+#: Numbers the map cannot place: Alaska's +1 907 alone (Adak and Anchorage never agree),
+#: one without its country code, a fictional +1 555, and none at all.
+UNPLACED_NUMBERS = ("+1 907 555 {}", "(212) 555-{}", "+1 555 {}", "", None)
+UNPLACED_SHARE = 0.05
+#: Calls the dialer places on the agency's own clock, whatever the lead's: New York's
+#: 9:00 reaches Los Angeles at 6:00 and Sydney at night, outside the calling hours.
+AGENCY_CLOCK_SHARE = 0.25
 END_REASONS = ["completed", "hangup", "voicemail", "busy", "no_answer"]
 
 
-def _moments(rng: random.Random, now: datetime, days: int, count: int) -> Iterator[datetime]:
-    local_now = now.astimezone(PROSPECT_ZONE)
-    dates = [(local_now - timedelta(days=offset)).date() for offset in range(days)]
-    date_weights = [WEEKDAY_WEIGHTS[d.weekday()] for d in dates]
+def _spell(rng: random.Random, template: str | None) -> str | None:
+    return None if template is None else template.format(f"{rng.randrange(10_000):04d}")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """Who a call is to: the number, the zone the lead lives in (``None`` when the map
+    cannot place the number), and the zone the dialer chose the call's hour in."""
+
+    number: str | None
+    zone: ZoneInfo | None
+    dialed_in: ZoneInfo
+
+
+def _lead(rng: random.Random) -> Lead:
+    """A lead to call, at an hour of their day or, for a share of calls (and every number
+    the map cannot place), of the agency's."""
+    if rng.random() < UNPLACED_SHARE:
+        return Lead(_spell(rng, rng.choice(UNPLACED_NUMBERS)), None, AGENCY_ZONE)
+    market = rng.choices(MARKETS, [market.weight for market in MARKETS])[0]
+    dialed_in = AGENCY_ZONE if rng.random() < AGENCY_CLOCK_SHARE else market.zone
+    return Lead(_spell(rng, rng.choice(market.numbers)), market.zone, dialed_in)
+
+
+def _moments(
+    rng: random.Random, now: datetime, days: int, count: int
+) -> Iterator[tuple[datetime, Lead]]:
+    """``count`` calls of the last ``days`` days: when each was made, and to whom."""
     hours, hour_weights = zip(*HOUR_WEIGHTS.items(), strict=True)
     produced = 0
     while produced < count:
-        day = rng.choices(dates, date_weights)[0]
+        lead = _lead(rng)
+        local_now = now.astimezone(lead.dialed_in)
+        dates = [(local_now - timedelta(days=offset)).date() for offset in range(days)]
+        day = rng.choices(dates, [WEEKDAY_WEIGHTS[d.weekday()] for d in dates])[0]
         hour = rng.choices(hours, hour_weights)[0]
         moment = datetime(
             day.year,
@@ -44,15 +112,16 @@ def _moments(rng: random.Random, now: datetime, days: int, count: int) -> Iterat
             hour,
             rng.randrange(60),
             rng.randrange(60),
-            tzinfo=PROSPECT_ZONE,
+            tzinfo=lead.dialed_in,
         ).astimezone(UTC)
         if moment <= now:
             produced += 1
-            yield moment
+            yield moment, lead
 
 
-def _call(rng: random.Random, agency_id: uuid.UUID, created_at: datetime) -> Call:
-    local_hour = created_at.astimezone(PROSPECT_ZONE).hour
+def _call(rng: random.Random, agency_id: uuid.UUID, created_at: datetime, lead: Lead) -> Call:
+    # The lead picks up by the hour of their own day.
+    local_hour = created_at.astimezone(lead.zone or AGENCY_ZONE).hour
     status = "ended" if rng.random() < 0.97 else rng.choice(["failed", "in_progress"])
     roll = rng.random()
     joined_at: datetime | None = None
@@ -79,6 +148,7 @@ def _call(rng: random.Random, agency_id: uuid.UUID, created_at: datetime) -> Cal
         joined_at=joined_at,
         end_reason=end_reason,
         analysis=analysis,
+        phone_number=lead.number,
     )
 
 
@@ -91,8 +161,8 @@ def seed_demo_data(*, calls: int = 12_000, days: int = 90, seed: int = 7) -> int
     Call.objects.filter(agency_id__in=agencies).delete()
     User.objects.filter(pk=DEMO_USER_ID).delete()
     User.objects.create(id=DEMO_USER_ID, agency_id=DEMO_AGENCY_ID)
-    rows = [_call(rng, DEMO_AGENCY_ID, moment) for moment in _moments(rng, now, days, calls)]
+    rows = [_call(rng, DEMO_AGENCY_ID, *call) for call in _moments(rng, now, days, calls)]
     # Another agency's calls share the tables; the demo user must never see them.
-    rows += [_call(rng, OTHER_AGENCY_ID, m) for m in _moments(rng, now, days, calls // 4)]
+    rows += [_call(rng, OTHER_AGENCY_ID, *call) for call in _moments(rng, now, days, calls // 4)]
     Call.objects.bulk_create(rows, batch_size=2_000)
     return len(rows)

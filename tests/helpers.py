@@ -16,11 +16,12 @@ import hmac
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jwt
 import pytest
@@ -434,6 +436,39 @@ ANALYSES: tuple[Any, ...] = (
     {"sdr": {"meeting_booked": "true"}},
     {"summary": "no sdr"},
 )
+#: Numbers of every kind the lead's clock meets: placed in one zone, in zones that agree,
+#: in zones that agree in one season only, never, and not numbers at all.
+PHONE_NUMBERS: tuple[str | None, ...] = (
+    "+12125550100",  # New York
+    "+1 (213) 555-0100",  # Los Angeles, formatted
+    "+1.312.555.0100",  # Chicago
+    "+1-303-555-0100",  # Denver
+    "+16025550100",  # Phoenix: no DST
+    "+18085550100",  # Honolulu
+    "+19072090100",  # Juneau (1907209)
+    "+19075550100",  # +1 907 alone: Adak and Anchorage, which never agree
+    "+19282830100",  # Denver and Phoenix: agree in winter only
+    "+447911123456",  # a UK mobile: London, Guernsey, Isle of Man, Jersey, which always agree
+    "+44 (0) 20 7946 0000",  # "(0)" is not special: digits 4402079460000, still +44
+    "+61 2 9374 4000",  # Sydney
+    "+61 5 1234 5678",  # Australia's code alone (no 615): eight zones that disagree
+    "+91 98200 12345",  # India, +5:30 (the map says Asia/Calcutta)
+    "+977 1 4412345",  # Nepal, +5:45 (Asia/Katmandu)
+    "+64 3 305 0123",  # Chatham (64330), +12:45/+13:45
+    "+64 9 300 0123",  # +64 alone: Auckland and Chatham, which never agree
+    "+15550100",  # E.164, but no prefix of the map: +1 555 ...
+    "(212) 555-0100",  # no country code
+    "0012125550100",  # an international prefix, not E.164
+    "+0123456789",  # E.164 has no leading 0
+    "+1212555010",  # 10 digits after +: still E.164 (7 to 15), New York
+    "+123456",  # too short
+    "+1234567890123456",  # too long
+    "+1 212 555 0100 ext 5",  # letters
+    "+\u0661\u0662\u0661\u0662\u0665\u0665\u0665\u0660\u0661\u0660\u0660",  # Arabic-Indic digits
+    "+1\t2125550100",  # a tab is not stripped
+    "",
+    None,
+)
 CALL_COLUMNS = (
     "id",
     "agency_id",
@@ -444,6 +479,7 @@ CALL_COLUMNS = (
     "joined_at",
     "end_reason",
     "analysis",
+    "phone_number",
 )
 
 
@@ -491,6 +527,7 @@ def random_call(rng: random.Random, agencies: list[uuid.UUID], today: date) -> C
         joined_at=created + timedelta(seconds=5) if rng.random() < 0.5 else None,
         end_reason=rng.choice(END_REASONS),
         analysis=rng.choice(ANALYSES),
+        phone_number=rng.choice(PHONE_NUMBERS),
     )
 
 
@@ -498,8 +535,11 @@ def insert_calls(calls: list[Call]) -> None:
     """One multi-row INSERT, as an import or a dialler writes a batch.
 
     Not ``bulk_create``: on PostgreSQL, Django 5.2 and later send its rows as text
-    arrays, which an enum ``status`` column refuses.
+    arrays, which an enum ``status`` column refuses. SQLite has no enum: there it is.
     """
+    if connection.vendor != "postgresql":
+        Call.objects.bulk_create(calls)
+        return
     row = "(" + ", ".join(["%s"] * len(CALL_COLUMNS)) + ")"
     params: list[Any] = []
     for call in calls:
@@ -513,6 +553,7 @@ def insert_calls(calls: list[Call]) -> None:
             call.joined_at,
             call.end_reason,
             None if call.analysis is None else json.dumps(call.analysis),
+            call.phone_number,
         ]
     sql(
         f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES {', '.join([row] * len(calls))}",
@@ -524,6 +565,60 @@ def ended_call(agency_id: uuid.UUID) -> Call:
     return Call.objects.create(
         id=uuid.uuid4(), agency_id=agency_id, status="ended", created_at=timezone.now()
     )
+
+
+def oracle_lead_time(phone_number: str | None, moment: datetime) -> datetime | None:
+    """Where the lead's clock puts a call, worked out from ``phonenumbers``' own map and
+    Python's zones, apart from the product's data and SQL: its naive local time, or ``None``.
+    """
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    if phone_number is None:
+        return None
+    stripped = "".join(ch for ch in phone_number if ch not in " -.()")
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", stripped, re.ASCII):
+        return None
+    digits = stripped[1:]
+    prefixes = [digits[:n] for n in range(len(digits), 0, -1) if digits[:n] in TIMEZONE_DATA]
+    if not prefixes:
+        return None
+    try:
+        locals_ = {
+            moment.astimezone(ZoneInfo(zone)).utcoffset() for zone in TIMEZONE_DATA[prefixes[0]]
+        }
+    except ZoneInfoNotFoundError:
+        return None
+    if len(locals_) != 1:
+        return None
+    (offset,) = locals_
+    assert offset is not None
+    return (moment.astimezone(UTC) + offset).replace(tzinfo=None)
+
+
+def oracle_lead_heatmap(
+    calls: Iterable[Call], *, start: datetime, end: datetime
+) -> tuple[dict[tuple[int, int], list[int]], int]:
+    """The ended calls of ``[start, end)`` per lead-local (day, hour), [total, connected,
+    booked], and the number not placed: the product's answer, worked out apart from it.
+    """
+    cells: dict[tuple[int, int], list[int]] = {}
+    unplaced = 0
+    for call in calls:
+        if call.status != "ended" or not start <= call.created_at < end:
+            continue
+        local = oracle_lead_time(call.phone_number, call.created_at)
+        if local is None:
+            unplaced += 1
+            continue
+        counts = cells.setdefault((local.isoweekday() % 7, local.hour), [0, 0, 0])
+        counts[0] += 1
+        counts[1] += int(call.joined_at is not None and call.end_reason != "unjoined")
+        counts[2] += int(
+            isinstance(call.analysis, dict)
+            and isinstance(call.analysis.get("sdr"), dict)
+            and call.analysis["sdr"].get("meeting_booked") is True
+        )
+    return cells, unplaced
 
 
 def query_for(

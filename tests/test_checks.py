@@ -18,13 +18,18 @@ from analytics.api.throttling import is_valid_rate
 from analytics.checks import (
     check_calls_index,
     check_heatmap_settings,
+    check_lead_zone_map,
     check_live_sessions,
     check_removed_settings,
     check_rollup_source,
     check_token_verification,
+    lead_zone_warnings,
 )
 from analytics.conf import REMOVED_SETTINGS
-from tests.helpers import Sessions, table_away
+from analytics.heatmap.lead_clock import shipped_map
+from analytics.models import LeadZoneMap
+from analytics.rollup.state import forget
+from tests.helpers import Sessions, sql, table_away
 
 SECRET = "a-legacy-jwt-secret-of-at-least-32-characters"
 PROJECT = "https://abcdefghijklmnop.supabase.co"
@@ -53,6 +58,8 @@ def test_registered_with_django() -> None:
     assert checks.Tags.database in check_rollup_source.tags
     assert check_live_sessions in registered
     assert checks.Tags.database in check_live_sessions.tags
+    assert check_lead_zone_map in registered
+    assert checks.Tags.database in check_lead_zone_map.tags
 
 
 @pytest.mark.parametrize("source", ["auto", "raw", "rollup"])
@@ -109,6 +116,22 @@ def test_live_sessions_without_a_sessions_table_is_an_error(settings: Any) -> No
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": "2"}, ["analytics.E022"]),
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": True}, ["analytics.E022"]),
         ({"ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS": 2.0}, ["analytics.E022"]),
+        # The lead-local calling hours: a pair of whole hours 0 <= start < end <= 24, or None.
+        ({"ANALYTICS_CALLING_HOURS": (8, 21)}, []),
+        ({"ANALYTICS_CALLING_HOURS": [9, 17]}, []),
+        ({"ANALYTICS_CALLING_HOURS": (0, 24)}, []),
+        ({"ANALYTICS_CALLING_HOURS": None}, []),
+        ({"ANALYTICS_CALLING_HOURS": (8,)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (8, 12, 21)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (21, 8)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (8, 8)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (0, 25)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (-1, 21)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": ("8", "21")}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (True, 21)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": (8.0, 21)}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": 8}, ["analytics.E026"]),
+        ({"ANALYTICS_CALLING_HOURS": "8-21"}, ["analytics.E026"]),
     ],
     ids=repr,
 )
@@ -191,6 +214,14 @@ def test_mistakes(settings: dict[str, Any], expected: list[str]) -> None:
 
 def test_the_test_settings_pass() -> None:
     assert ids() == []
+
+
+def test_e026_names_the_setting_and_the_value() -> None:
+    with override_settings(ANALYTICS_CALLING_HOURS=(21, 8)):
+        [error] = check_heatmap_settings()
+    assert error.id == "analytics.E026"
+    assert "ANALYTICS_CALLING_HOURS is (21, 8)" in error.msg
+    assert "wrap" in (error.hint or "")
 
 
 def test_messages_never_show_the_secret() -> None:
@@ -363,3 +394,73 @@ def test_e025_when_django_cannot_read_the_sessions_table(auth_sessions: Sessions
             cursor.execute("RESET ROLE")
     assert error.id == "analytics.E025"
     assert "cannot read" in error.msg
+
+
+# --- database checks: the lead's time-zone map (W006) ------------------------------------
+
+
+@pytest.mark.django_db
+def test_w006_is_quiet_when_the_shipped_map_is_loaded() -> None:
+    assert check_lead_zone_map(databases=["default"]) == []
+    assert check_lead_zone_map(databases=None) == []  # only ``check --database`` runs it
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("loaded", ["8.13.0", None])
+def test_w006_another_map_or_none_is_a_warning_naming_both(loaded: str | None) -> None:
+    shipped = shipped_map().version
+    if loaded is None:
+        LeadZoneMap.objects.all().delete()
+    else:
+        LeadZoneMap.objects.update(version=loaded)
+    [warning] = check_lead_zone_map(databases=["default"])
+    assert warning.id == "analytics.W006"
+    assert warning.level == checks.WARNING
+    found = "no map" if loaded is None else f"the map of phonenumbers {loaded}"
+    assert found in warning.msg
+    assert f"ships the map of phonenumbers {shipped}" in warning.msg
+    assert "migrate" in (warning.hint or "")
+
+
+# --- database checks: zones of the map a zone database lacks (W007) -----------------------
+
+
+@pytest.mark.django_db
+def test_w007_names_the_maps_zones_pythons_zone_database_lacks() -> None:
+    groups = [("America/New_York",), ("Mars/Olympus_Mons", "Europe/London")]
+    # On PostgreSQL the server lacks it too: a second warning, checked below.
+    [warning] = [w for w in lead_zone_warnings("default", groups) if w.msg.startswith("Python")]
+    assert warning.id == "analytics.W007"
+    assert "Python's zone database lacks 1 zone(s)" in warning.msg
+    assert "Mars/Olympus_Mons" in warning.msg
+    assert "never placed" in (warning.hint or "")
+
+
+@pytest.mark.django_db
+def test_w007_is_quiet_for_the_shipped_map_on_this_machine() -> None:
+    assert lead_zone_warnings("default", shipped_map().groups) == []
+
+
+@pytest.mark.django_db
+def test_w007_names_zones_the_postgresql_server_lacks(on_postgresql: None) -> None:
+    # A name Python's zone database has and the server's may not: fake it the other way,
+    # with a name neither has, and read which side the warning blames.
+    warnings = lead_zone_warnings("default", [("Atlantis/Capital",)])
+    assert sorted(w.msg.split(" lacks ")[0] for w in warnings) == [
+        "Python's zone database",
+        "the 'default' server",
+    ]
+
+
+# --- database checks: the rollup's map (W008) ---------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w008_a_rollup_counting_by_another_map_is_a_warning(rollup: None) -> None:
+    assert check_lead_zone_map(databases=["default"]) == []
+    sql("UPDATE analytics_heatmap.rollup_state SET map_version = '8.13.0'")
+    forget()
+    [warning] = check_lead_zone_map(databases=["default"])
+    assert warning.id == "analytics.W008"
+    assert "phonenumbers 8.13.0" in warning.msg
+    assert "heatmap_rollup install" in (warning.hint or "")

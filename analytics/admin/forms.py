@@ -8,16 +8,19 @@ from uuid import UUID
 from django import forms
 from django.http import QueryDict
 
+from analytics.conf import conf
 from analytics.exceptions import HeatmapError
-from analytics.heatmap.presentation import metric_name
+from analytics.heatmap.presentation import CLOCK_NAMES, metric_name
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import require_agency
 from analytics.heatmap.vocabulary import (
+    CLOCK,
     METRIC,
     MIN_CALLS,
     MIN_CALLS_LIMITS,
     PERIOD,
     TZ,
+    Clock,
     Metric,
     Period,
     Zone,
@@ -61,6 +64,12 @@ class CallHeatmapForm(forms.Form):
         widget=forms.NumberInput(attrs={"style": "width: 6em"}),
         help_text=MIN_CALLS.plain_help,
     )
+    clock = forms.TypedChoiceField(
+        choices=[(clock, CLOCK_NAMES[Clock(clock)]) for clock in CLOCK.choices],
+        coerce=Clock,
+        initial=CLOCK.default,
+        help_text=CLOCK.plain_help,
+    )
 
     @classmethod
     def from_query(cls, query: QueryDict) -> CallHeatmapForm:
@@ -93,4 +102,6 @@ class CallHeatmapForm(forms.Form):
             metric=data["metric"],
             zone=data["tz"],
             min_calls=data["min_calls"],
+            clock=data["clock"],
+            calling_hours=conf.CALLING_HOURS,
         )

@@ -23,6 +23,7 @@ from analytics.api.renderers import CSV_CONTENT_TYPE, csv_content_disposition, h
 from analytics.api.serializers import HeatmapSerializer
 from analytics.exceptions import HeatmapError
 from analytics.heatmap import presentation
+from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import heatmap_for, known_agencies
 from analytics.heatmap.vocabulary import Heatmap, time_zone_names
 from analytics.models import Call
@@ -55,14 +56,14 @@ class CallHeatmapPage(ModelAdminBase):
             raise PermissionDenied
         form = CallHeatmapForm.from_query(request.GET)
         result: Heatmap | None = None
+        query: HeatmapQuery | None = None
         # The form asks calls whether the agency made any; heatmap_for() bounds its own scan.
         with admin_statement_timeout(router.db_for_read(Call)):
             valid = form.is_bound and form.is_valid()
         if valid:
+            query = form.heatmap_query()
             try:
-                result = heatmap_for(
-                    agency_id=form.cleaned_data["agency"], query=form.heatmap_query()
-                )
+                result = heatmap_for(agency_id=form.cleaned_data["agency"], query=query)
             except HeatmapError as exc:
                 form.add_error(None, str(exc))
         if request.GET.get("format") == "json":
@@ -80,15 +81,20 @@ class CallHeatmapPage(ModelAdminBase):
             "hours": [f"{hour:02d}" for hour in presentation.HOURS],
             **(extra_context or {}),
         }
-        if result is not None:
-            context.update(self.heatmap_context(request, form, result))
+        if result is not None and query is not None:
+            context.update(self.heatmap_context(request, form, result, query))
         return TemplateResponse(request, "analytics/admin/call_heatmap.html", context)
 
     def heatmap_context(
-        self, request: HttpRequest, form: CallHeatmapForm, result: Heatmap
+        self,
+        request: HttpRequest,
+        form: CallHeatmapForm,
+        result: Heatmap,
+        heatmap_query: HeatmapQuery,
     ) -> dict[str, Any]:
         metric = result.metric
         grid = presentation.build_grid(result, min_calls=form.cleaned_data["min_calls"])
+        hours = heatmap_query.calling_hours
         query = request.GET.copy()
         query["format"] = "json"
         json_url = f"{request.path}?{query.urlencode()}"
@@ -102,6 +108,12 @@ class CallHeatmapPage(ModelAdminBase):
             "empty_shade": presentation.EMPTY,
             "best_times": presentation.best_times_text(result),
             "totals": presentation.totals_text(grid.totals),
+            "clock_caption": presentation.clock_caption(result),
+            "lead_clock": presentation.lead_clock_text(result, hours),
+            # The columns of hours a lead may not be called in, marked in the grid's head.
+            "outside_hours": [
+                f"{hour:02d}" for hour in presentation.HOURS if hours and not hours.allow(hour)
+            ],
             "json_url": json_url,
             "csv_url": csv_url,
             "api_url": api_url(),

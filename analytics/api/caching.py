@@ -25,13 +25,14 @@ from analytics.conf import conf
 from analytics.exceptions import PreconditionFailed
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import heatmap_for
-from analytics.heatmap.vocabulary import BestTime, Heatmap, HeatmapCell, Metric
+from analytics.heatmap.vocabulary import BestTime, Clock, Heatmap, HeatmapCell, Metric
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the cached entry changes shape, so old entries are never read.
 #: 2: JSON primitives (:func:`heatmap_to_primitive`) instead of a pickled ``Heatmap``.
-CACHE_FORMAT = 2
+#: 3: with the clock and its two counts.
+CACHE_FORMAT = 3
 #: Keys the ETag's HMAC, so it is not a hash anyone can compute from a guessed body. A
 #: fixed value, not this module's path: moving the module must not change every ETag.
 ETAG_SALT = "analytics.caching.etag"
@@ -52,6 +53,9 @@ def heatmap_to_primitive(result: Heatmap) -> dict[str, Any]:
             [best.day, best.hour, best.metric_value, best.label, best.total_calls]
             for best in result.best_times
         ],
+        "clock": result.clock.value,
+        "unplaced_calls": result.unplaced_calls,
+        "outside_calling_hours": result.outside_calling_hours,
     }
 
 
@@ -65,9 +69,20 @@ def heatmap_from_primitive(entry: Any) -> Heatmap | None:
             timezone=str(entry["timezone"]),
             cells=tuple(HeatmapCell(*cell) for cell in entry["cells"]),
             best_times=tuple(BestTime(*best) for best in entry["best_times"]),
+            clock=Clock(entry["clock"]),
+            unplaced_calls=_count_or_none(entry["unplaced_calls"]),
+            outside_calling_hours=_count_or_none(entry["outside_calling_hours"]),
         )
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _count_or_none(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not a count")
+    return value
 
 
 def heatmap_cache_key(*, agency_id: UUID, query: HeatmapQuery) -> str:

@@ -21,7 +21,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from analytics.heatmap.vocabulary import DAY_NAMES
+from analytics.heatmap.vocabulary import DAY_NAMES, Clock
 
 #: The CSV header row: the heatmap entry's fields, with the day's English name beside its number.
 CSV_COLUMNS = (
@@ -41,7 +41,8 @@ def heatmap_csv(body: Mapping[str, Any]) -> str:
     """The ``heatmap`` entries of an endpoint body as CSV; a rate without calls is empty.
 
     Takes the serialized body, not the selector's result, so the CSV and the
-    JSON cannot disagree. Lines end in CRLF (RFC 4180).
+    JSON cannot disagree. Lines end in CRLF (RFC 4180). The cells only: ``unplaced_calls``
+    and ``outside_calling_hours`` are in the JSON alone, as a row of a spreadsheet is a slot.
     """
     out = io.StringIO()
     writer = csv.writer(out)
@@ -53,13 +54,19 @@ def heatmap_csv(body: Mapping[str, Any]) -> str:
 
 
 def csv_filename(body: Mapping[str, Any]) -> str:
-    """``call-heatmap-<start>-to-<end>-<metric>.csv``: the window and metric, never the agency.
+    """``call-heatmap-<start>-to-<end>-<metric>[-lead].csv``: the window, the metric and the
+    clock, never the agency.
 
     The dates rather than ``30d``: a file saved today and one saved next week
-    hold different days and should not share a name.
+    hold different days and should not share a name. A file on the lead's clock ends in
+    ``-lead``, as its days and hours are not ``timezone``'s; the viewer's clock (``tz``,
+    the default) keeps the name files had before there was a choice.
     """
     period = body["period"]
-    return f"call-heatmap-{period['start_date']}-to-{period['end_date']}-{body['metric']}.csv"
+    clock = "" if body.get("clock", Clock.TZ) == Clock.TZ else f"-{body['clock']}"
+    return (
+        f"call-heatmap-{period['start_date']}-to-{period['end_date']}-{body['metric']}{clock}.csv"
+    )
 
 
 def csv_content_disposition(body: Mapping[str, Any]) -> str:

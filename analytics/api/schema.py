@@ -11,7 +11,7 @@ which drf-spectacular applies when it generates a schema:
   Bearer scheme;
 - the answer's schemas are drf-spectacular's reading of the serializers' fields
   (ranges, choices, nullability, help); the serializer extensions add only what a
-  field cannot carry: ``metric_value``'s type (a count or a rate) and two examples.
+  field cannot carry: ``metric_value``'s type (a count or a rate) and examples.
 
 The descriptions are built from the code they describe (the serializers, whose
 fields read the vocabulary's parameters; the error codes of
@@ -127,6 +127,7 @@ def _bad_query(*, with_format: bool) -> OpenApiResponse:
     examples = [
         _example("period", {"period": ['"5d" is not a valid choice.']}),
         _example("tz", {"tz": ["Unknown time zone; use an IANA name such as America/New_York."]}),
+        _example("clock", {"clock": ['"LEAD" is not a valid choice.']}),
     ]
     if with_format:
         examples.append(_example("format", {"format": ['"xml" is not a valid choice.']}))
@@ -329,7 +330,10 @@ CONTENT_DISPOSITION = OpenApiParameter(
     OpenApiParameter.HEADER,
     response=[200],
     required=True,
-    description='`attachment; filename="call-heatmap-<start_date>-to-<end_date>-<metric>.csv"`.',
+    description=(
+        '`attachment; filename="call-heatmap-<start_date>-to-<end_date>-<metric>.csv"`, and '
+        "`...-<metric>-lead.csv` with `clock=lead`."
+    ),
 )
 
 
@@ -349,7 +353,10 @@ class CallHeatmapApiSchema(AutoSchema):
         return (
             "Counts the caller's agency's ended calls by day of week (0 is Sunday) and "
             f"hour, in `tz`, over the window, and names up to {BEST_TIMES_LIMIT} best times "
-            "for `metric`. "
+            "for `metric`. With `clock=lead` the day and hour are each lead's local time, "
+            "`unplaced_calls` counts the calls that could not be placed, and `best_times` "
+            "ranks only hours inside the server's calling hours (8:00 to 21:00 lead-local "
+            "unless it says otherwise; it may then be empty). "
             "The agency comes from the access token's `users` row, never from a parameter. "
             f"The same heatmap as CSV is {CSV_PATH_HINT} (`dashboard_heatmap_csv`); this "
             "path still answers CSV to `?format=csv` or `Accept: text/csv`, as that "
@@ -389,7 +396,8 @@ class CallHeatmapCsvApiSchema(CallHeatmapApiSchema):
             "The `heatmap` entries of `dashboard_heatmap`, for the same parameters, as a "
             "CSV attachment for a spreadsheet: one row per slot, the day's English name "
             "beside its number. The path names the format, so `format` and `Accept` "
-            "do not change it. Errors are JSON, as for `dashboard_heatmap`."
+            "do not change it. `unplaced_calls` and `outside_calling_hours` are in the JSON "
+            "only. Errors are JSON, as for `dashboard_heatmap`."
         )
 
     def get_override_parameters(self) -> list[Any]:
@@ -445,7 +453,12 @@ class HeatmapExamples(OpenApiSerializerExtension):
     cannot carry."""
 
     target_class = "analytics.api.serializers.HeatmapSerializer"
-    examples: ClassVar[dict[str, str]] = {"timezone": "America/New_York"}
+    examples: ClassVar[dict[str, Any]] = {
+        "timezone": "America/New_York",
+        "clock": "lead",
+        "unplaced_calls": 12,
+        "outside_calling_hours": 3,
+    }
 
     def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> Schema:
         schema: Schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
@@ -456,4 +469,4 @@ class HeatmapExamples(OpenApiSerializerExtension):
 
 class BestTimeExamples(HeatmapExamples):
     target_class = "analytics.api.serializers.BestTimeSerializer"
-    examples: ClassVar[dict[str, str]] = {"label": "Tuesday 10:00"}
+    examples: ClassVar[dict[str, Any]] = {"label": "Tuesday 10:00"}

@@ -6,11 +6,13 @@ from typing import Any, cast
 
 from rest_framework import serializers
 
+from analytics.conf import conf
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.ranking import BEST_TIMES_LIMIT
 from analytics.heatmap.vocabulary import (
     CAMPAIGN_ID,
     CLIENT_ID,
+    CLOCK,
     DAY_NAMES,
     DENSE,
     METRIC,
@@ -19,6 +21,7 @@ from analytics.heatmap.vocabulary import (
     PERIOD,
     RATE_DECIMALS,
     TZ,
+    Clock,
     Metric,
     Period,
     Zone,
@@ -71,6 +74,9 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
         help_text=MIN_CALLS.help,
     )
     dense = QueryFlagField(default=DENSE.default, help_text=DENSE.help)
+    clock = serializers.ChoiceField(
+        choices=list(CLOCK.choices), default=CLOCK.default, help_text=CLOCK.help
+    )
 
     def to_internal_value(self, data: Any) -> Any:
         # DRF reads ``?client_id=`` as "not given"; a blank value is a client bug
@@ -101,6 +107,9 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
     def validate_metric(self, value: str) -> Metric:
         return Metric(value)
 
+    def validate_clock(self, value: str) -> Clock:
+        return Clock(value)
+
     def validate_tz(self, value: str) -> Zone:
         """The zone, resolved once; only names in the zone database's list open a file."""
         try:
@@ -118,6 +127,8 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
             dense=attrs["dense"],
             campaign_id=attrs.get("campaign_id"),
             client_id=attrs.get("client_id"),
+            clock=attrs["clock"],
+            calling_hours=conf.CALLING_HOURS,
         )
 
     @property
@@ -130,12 +141,17 @@ def day_field() -> serializers.IntegerField:
     return serializers.IntegerField(
         min_value=0,
         max_value=len(DAY_NAMES) - 1,
-        help_text="0 is Sunday, as in JavaScript's `Date.getDay()`; local to `timezone`.",
+        help_text="0 is Sunday, as in JavaScript's `Date.getDay()`; local to `timezone`, or with "
+        "`clock=lead` to the lead.",
     )
 
 
 def hour_field() -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=0, max_value=23, help_text="Local to `timezone`.")
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=23,
+        help_text="Local to `timezone`, or with `clock=lead` to the lead.",
+    )
 
 
 def count_field() -> serializers.IntegerField:
@@ -207,7 +223,26 @@ class HeatmapSerializer(serializers.Serializer[Any]):
         choices=list(METRIC.choices), help_text="The `metric` asked for."
     )
     timezone = serializers.CharField(
-        help_text=f"The IANA zone the days and hours are in (`{TZ.default}` by default)."
+        help_text=f"The IANA zone the window is in (`{TZ.default}` by default), and with "
+        "`clock=tz` the days and hours."
+    )
+    clock = serializers.ChoiceField(
+        choices=list(CLOCK.choices),
+        help_text="The `clock` asked for: `tz`, days and hours in `timezone`, or `lead`, in "
+        "the local time of each number called.",
+    )
+    unplaced_calls = serializers.IntegerField(
+        min_value=0,
+        allow_null=True,
+        help_text="With `clock=lead`: ended calls in the window (and filters) whose number "
+        "the time-zone map could not place, left out of `heatmap`; `null` with `clock=tz`.",
+    )
+    outside_calling_hours = serializers.IntegerField(
+        min_value=0,
+        allow_null=True,
+        help_text="With `clock=lead`: placed calls whose lead-local hour is outside the "
+        "calling hours (`ANALYTICS_CALLING_HOURS`, 8:00 to 21:00 by default), which "
+        "`best_times` never ranks; `null` with `clock=tz` or without calling hours.",
     )
     heatmap = HeatmapCellSerializer(
         many=True,

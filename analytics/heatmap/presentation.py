@@ -15,6 +15,8 @@ from analytics.heatmap.ranking import slot_label
 from analytics.heatmap.vocabulary import (
     DAY_NAMES,
     CallCounts,
+    CallingHours,
+    Clock,
     Heatmap,
     HeatmapCell,
     Metric,
@@ -415,4 +417,58 @@ def render_text(grid: Grid, *, blocks: str = BLOCKS) -> list[str]:
     lines.append("")
     legend_items = [f"[{blocks[entry.block_level] * 2}] {entry.label}" for entry in grid.legend]
     lines.append(f"Legend ({metric_name(grid.metric)}): " + "  ".join(legend_items))
+    return lines
+
+
+#: Whose clock the grid's days and hours are on, as the admin's form offers it.
+CLOCK_NAMES = {Clock.TZ: "Time zone (tz)", Clock.LEAD: "Lead's local time"}
+
+
+def hours_text(hours: CallingHours) -> str:
+    """The calling hours as a range of wall-clock times, ``08:00`` to ``21:00`` with an en
+    dash between, the end excluded."""
+    return f"{hours.start:02d}:00{EN_DASH}{hours.end:02d}:00"
+
+
+def clock_caption(result: Heatmap) -> str:
+    """Where the grid's days and hours are: in ``timezone``, or in each lead's own."""
+    if result.clock is Clock.LEAD:
+        return f"window in {result.timezone}, days and hours in each lead's local time"
+    return f"hours in {result.timezone}"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadClockText:
+    """What the lead's clock left out or flags, as the admin page and the command say it."""
+
+    #: Ended calls in the window whose number the time-zone map could not place.
+    unplaced: str
+    #: Placed calls outside the calling hours; ``None`` without calling hours.
+    outside: str | None
+    #: :func:`hours_text`; ``None`` without calling hours (the setting is ``None``).
+    hours: str | None
+
+
+def lead_clock_text(result: Heatmap, hours: CallingHours | None) -> LeadClockText | None:
+    """``result``'s two counts of the lead's clock; ``None`` on the viewer's clock (``tz``)."""
+    if result.clock is not Clock.LEAD:
+        return None
+    outside = result.outside_calling_hours
+    return LeadClockText(
+        unplaced=f"{result.unplaced_calls or 0:,}",
+        outside=None if outside is None else f"{outside:,}",
+        hours=None if hours is None or outside is None else hours_text(hours),
+    )
+
+
+def lead_clock_lines(text: LeadClockText) -> list[str]:
+    """:func:`lead_clock_text` for a terminal: one line per count."""
+    lines = [f"Not placed: {text.unplaced} calls (no single time zone for their number)."]
+    if text.outside is None:
+        lines.append("Calling hours: none set (ANALYTICS_CALLING_HOURS is None).")
+    else:
+        lines.append(
+            f"Outside the calling hours ({text.hours}, lead-local): {text.outside} calls; "
+            "best times rank only hours inside them."
+        )
     return lines

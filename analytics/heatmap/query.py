@@ -15,6 +15,8 @@ from uuid import UUID
 from analytics.heatmap.vocabulary import (
     DEFAULT_MIN_CALLS,
     DEFAULT_ZONE,
+    CallingHours,
+    Clock,
     Metric,
     Period,
     Zone,
@@ -58,6 +60,9 @@ class HeatmapQuery:
     dense: bool
     campaign_id: UUID | None
     client_id: UUID | None
+    clock: Clock
+    #: With ``clock=lead``: the hours ``best_times`` ranks in; ``None`` for ``clock=tz``.
+    calling_hours: CallingHours | None
     start_date: date
     end_date: date
     #: ``[start, end)``: the window's first and just-after-last instants, in UTC.
@@ -75,6 +80,8 @@ class HeatmapQuery:
         dense: bool = False,
         campaign_id: UUID | None = None,
         client_id: UUID | None = None,
+        clock: Clock = Clock.TZ,
+        calling_hours: CallingHours | None = None,
         today: date | None = None,
     ) -> HeatmapQuery:
         """The query for these values, already checked by the caller's parser (the
@@ -92,6 +99,8 @@ class HeatmapQuery:
             dense=dense,
             campaign_id=campaign_id,
             client_id=client_id,
+            clock=clock,
+            calling_hours=calling_hours if clock is Clock.LEAD else None,
             start_date=start_date,
             end_date=end_date,
             start=start,
@@ -114,7 +123,10 @@ class HeatmapQuery:
             "campaign_id": None if self.campaign_id is None else str(self.campaign_id),
             "client_id": None if self.client_id is None else str(self.client_id),
             "dense": self.dense,
+            "clock": self.clock.value,
         }
+        if self.calling_hours is not None:
+            identity["calling_hours"] = [self.calling_hours.start, self.calling_hours.end]
         if self.metric.is_rate:
             identity["min_calls"] = self.min_calls
         return identity

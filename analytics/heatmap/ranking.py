@@ -10,6 +10,7 @@ from analytics.heatmap.vocabulary import (
     DAY_NAMES,
     DEFAULT_MIN_CALLS,
     BestTime,
+    CallingHours,
     HeatmapCell,
     Metric,
     rate,
@@ -48,13 +49,18 @@ def rank_best_times(
     *,
     min_calls: int = DEFAULT_MIN_CALLS,
     limit: int = BEST_TIMES_LIMIT,
+    hours: CallingHours | None = None,
 ) -> tuple[BestTime, ...]:
     """The ``limit`` best slots for ``metric``; slots where it is 0 never.
 
     Counts rank by size, ties to the earlier slot. Rates rank by their Wilson
     lower bound among slots with at least ``min_calls`` calls, ties to the larger
-    sample, then the earlier slot; ``min_calls`` does nothing for counts.
+    sample, then the earlier slot; ``min_calls`` does nothing for counts. With
+    ``hours``, only slots whose hour is inside them rank: a time a lead may not be
+    called is never a best time, however well it did.
     """
+    if hours is not None:
+        cells = [cell for cell in cells if hours.allow(cell.hour)]
     if metric.is_rate:
         return _rank_by_rate(cells, metric, min_calls=min_calls, limit=limit)
     ranked = sorted(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -14,11 +16,14 @@ from django.db.models.functions import ExtractHour, ExtractWeekDay
 from analytics.conf import conf
 from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
 from analytics.exceptions import MESSAGES, HeatmapError
+from analytics.heatmap.lead_clock import NOT_PLACED, LeadOffsets
+from analytics.heatmap.lead_scan import fold_lead_rows, lead_hourly_rows, offsets_for
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.ranking import rank_best_times
 from analytics.heatmap.vocabulary import (
     DEFAULT_MIN_CALLS,
     DEFAULT_TIME_ZONE,
+    Clock,
     Heatmap,
     HeatmapCell,
     Metric,
@@ -28,11 +33,28 @@ from analytics.heatmap.vocabulary import (
     dense_grid,
     fold_into_week,
 )
-from analytics.models import CONNECTED, MEETING_BOOKED, AgencyBucket, Call, SegmentBucket, User
+from analytics.models import (
+    CONNECTED,
+    MEETING_BOOKED,
+    AgencyBucket,
+    Call,
+    LeadAgencyBucket,
+    LeadSegmentBucket,
+    SegmentBucket,
+    User,
+)
 from analytics.rollup import state as rollup_state
-from analytics.rollup.buckets import buckets_answer_exactly
+from analytics.rollup.buckets import buckets_answer_exactly, offsets_answer_exactly
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCounts:
+    """A heatmap's cells, and with ``clock=lead`` the calls it could not place."""
+
+    cells: tuple[HeatmapCell, ...]
+    unplaced: int | None = None
 
 
 def count_calls_by_slot(
@@ -82,6 +104,39 @@ def count_calls_by_slot(
         logger.exception("Calls query failed for agency %s", agency_id)
         raise HeatmapError() from exc
     return fold_into_week(rows)
+
+
+def count_lead_calls_by_slot(
+    *,
+    agency_id: UUID,
+    start: datetime,
+    end: datetime,
+    campaign_id: UUID | None = None,
+    client_id: UUID | None = None,
+    using: str | None = None,
+) -> SlotCounts:
+    """:func:`count_calls_by_slot` on the lead's clock: each call in the local (day, hour)
+    of the number called, and the number of calls that could not be placed.
+    """
+    using = using or conf.HEATMAP_DATABASE
+    calls = (
+        Call.objects.using(using)
+        .for_agency(agency_id)
+        .ended()
+        .created_between(start, end)
+        .for_campaign(campaign_id)
+        .for_client(client_id)
+        .order_by()
+    )
+    try:
+        with bounded_calls_query(using):
+            take_scan_slot(using, agency_id)
+            rows = lead_hourly_rows(calls, start=start, end=end)
+    except DatabaseError as exc:
+        logger.exception("Calls query failed for agency %s", agency_id)
+        raise HeatmapError() from exc
+    placed, unplaced = fold_lead_rows(rows)
+    return SlotCounts(fold_into_week(placed), unplaced)
 
 
 def count_rollup_by_slot(
@@ -137,36 +192,151 @@ def count_rollup_by_slot(
     return tuple(sorted(cells, key=lambda cell: (cell.day, cell.hour)))
 
 
+def count_rollup_lead_by_slot(
+    *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
+) -> SlotCounts:
+    """:func:`count_lead_calls_by_slot`'s answer, summed from the rollup's lead grains.
+
+    Each bucket row holds the calls of one zone group of the map; the database adds the
+    group's UTC offset at the bucket (the arrays the raw scan adds per call, from Python's
+    zone database) and counts per lead-local hour, which fold into the week here as the
+    raw scan's do. Exact only where :func:`reads_rollup` holds for the query. Unplaced:
+    the calls of group 0 (no E.164, no prefix) and of groups whose zones disagree at the
+    bucket. ``DatabaseError`` propagates: the caller then reads calls.
+    """
+    using = using or conf.HEATMAP_DATABASE
+    campaign_id, client_id = query.campaign_id, query.client_id
+    buckets: QuerySet[Any]
+    if campaign_id is None and client_id is None:
+        buckets = LeadAgencyBucket.objects.using(using).filter(agency_id=agency_id)
+    else:
+        segments = LeadSegmentBucket.objects.using(using).filter(agency_id=agency_id)
+        if campaign_id is not None:
+            segments = segments.filter(campaign_id=campaign_id)
+        if client_id is not None:
+            segments = segments.filter(client_id=client_id)
+        buckets = segments
+    rows = (
+        buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+        .values("bucket", "lead_group", "total_calls", "connected_calls", "meetings_booked")
+        .order_by()
+    )
+    inner_sql, inner_params = rows.query.sql_with_params()
+    with bounded_calls_query(using):
+        offsets = offsets_for(using, query.start, query.end)
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                _LEAD_ROLLUP_SQL.format(rows=inner_sql, segments=len(offsets.changes) + 1),
+                [*array_literals(offsets), *inner_params],
+            )
+            hourly = [
+                {
+                    "local_hour": local_hour,
+                    "total_calls": total,
+                    "connected_calls": connected,
+                    "meetings_booked": booked,
+                }
+                for local_hour, total, connected, booked in cursor.fetchall()
+            ]
+    placed, unplaced = fold_lead_rows(hourly)
+    return SlotCounts(fold_into_week(placed), unplaced)
+
+
+#: The lead grains' rows of the window (``{rows}``), each at its bucket's lead-local hour:
+#: the UTC start plus the group's offset in the segment of the window the bucket starts
+#: in (:class:`~analytics.heatmap.lead_clock.LeadOffsets`), or NULL (not placed). A bucket
+#: lies inside one lead-local hour, as the exactness check in :func:`reads_rollup` makes
+#: sure. Buckets emptied by a moved or deleted call stay as zero rows until a repair.
+_LEAD_ROLLUP_SQL = f"""
+WITH window_offsets AS MATERIALIZED (
+    SELECT %s::timestamptz[] AS changes, %s::integer[] AS seconds
+)
+SELECT date_trunc('hour', (b.bucket AT TIME ZONE 'UTC') + CASE WHEN b.lead_group > 0 THEN
+        NULLIF(w.seconds[(b.lead_group - 1) * {{segments}} + width_bucket(b.bucket, w.changes) + 1],
+               {NOT_PLACED})
+    END * interval '1 second'),
+    sum(b.total_calls), sum(b.connected_calls), sum(b.meetings_booked)
+FROM ({{rows}}) AS b, window_offsets AS w
+GROUP BY 1
+HAVING sum(b.total_calls) <> 0
+"""
+
+
+@functools.lru_cache(maxsize=16)
+def array_literals(offsets: LeadOffsets) -> tuple[str, str]:
+    """The offsets' two arrays as PostgreSQL array literals, made once per window: the
+    driver would spend milliseconds adapting thousands of numbers on every request."""
+    changes = ",".join(f'"{change.isoformat()}"' for change in offsets.changes)
+    return "{" + changes + "}", "{" + ",".join(map(str, offsets.seconds)) + "}"
+
+
 def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
-    """Whether ``query`` is answered from the rollup (``ANALYTICS_HEATMAP_SOURCE``)."""
+    """Whether ``query`` is answered from the rollup (``ANALYTICS_HEATMAP_SOURCE``).
+
+    With ``clock=lead`` also: the rollup counts by the map the app's tables hold, and
+    every zone of the map keeps to quarter-hour offsets changing on bucket edges over
+    the window (:func:`lead_buckets_answer_exactly`).
+    """
     using = using or conf.HEATMAP_DATABASE
     source = conf.HEATMAP_SOURCE
     if source == "raw" or connections[using].vendor != "postgresql":
         return False
     if not buckets_answer_exactly(query.zone.tzinfo, query.start, query.end):
         return False
-    if rollup_state.rollup_ready(using):
-        return True
-    if source == "rollup":
-        logger.error(
-            "ANALYTICS_HEATMAP_SOURCE is 'rollup', but no ready rollup is on database %r; "
-            "reading calls. Run: python manage.py heatmap_rollup install",
-            using,
-        )
-    return False
+    if not rollup_state.rollup_ready(using):
+        if source == "rollup":
+            logger.error(
+                "ANALYTICS_HEATMAP_SOURCE is 'rollup', but no ready rollup is on database %r; "
+                "reading calls. Run: python manage.py heatmap_rollup install",
+                using,
+            )
+        return False
+    if query.clock is Clock.LEAD:
+        state = rollup_state.current_state(using)
+        if state is None or not state.answers_lead or state.map_version is None:
+            return False
+        return lead_buckets_answer_exactly(using, state.map_version, query.start, query.end)
+    return True
 
 
-def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+@functools.lru_cache(maxsize=64)
+def lead_buckets_answer_exactly(
+    using: str, map_version: str, start: datetime, end: datetime
+) -> bool:
+    """True when 15-minute buckets place every zone group of the map in its lead-local hour
+    over ``[start, end)``: every offset of every zone a whole number of quarter hours, and
+    every change of one on a bucket edge. Cached per window and release of the map (which
+    fixes its groups); a few milliseconds the first time.
+    """
+    try:
+        offsets = offsets_for(using, start, end)
+    except DatabaseError:
+        return False
+    placed = (seconds for seconds in offsets.seconds if seconds != NOT_PLACED)
+    return offsets_answer_exactly(offsets.changes, placed)
+
+
+def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
     """The heatmap's cells for ``query`` from the rollup where it can answer, else calls."""
     if reads_rollup(query):
         try:
-            return count_rollup_by_slot(agency_id=agency_id, query=query)
+            if query.clock is Clock.LEAD:
+                return count_rollup_lead_by_slot(agency_id=agency_id, query=query)
+            return SlotCounts(count_rollup_by_slot(agency_id=agency_id, query=query))
         except DatabaseError:
             # Dropped since it was last seen ready, say: the scan answers this request,
             # and the next one reads the rollup's state again.
             logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
             rollup_state.forget(conf.HEATMAP_DATABASE)
-    return scan_calls_for(agency_id=agency_id, query=query)
+    if query.clock is Clock.LEAD:
+        return count_lead_calls_by_slot(
+            agency_id=agency_id,
+            start=query.start,
+            end=query.end,
+            campaign_id=query.campaign_id,
+            client_id=query.client_id,
+        )
+    return SlotCounts(scan_calls_for(agency_id=agency_id, query=query))
 
 
 def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
@@ -183,14 +353,18 @@ def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell
 
 def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
     """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
-    cells = cells_for(agency_id=agency_id, query=query)
+    counted = cells_for(agency_id=agency_id, query=query)
+    cells, hours = counted.cells, query.calling_hours
     return Heatmap(
         start_date=query.start_date,
         end_date=query.end_date,
         metric=query.metric,
         timezone=query.zone.name,
         cells=dense_grid(cells) if query.dense else cells,
-        best_times=rank_best_times(cells, query.metric, min_calls=query.min_calls),
+        best_times=rank_best_times(cells, query.metric, min_calls=query.min_calls, hours=hours),
+        clock=query.clock,
+        unplaced_calls=counted.unplaced,
+        outside_calling_hours=None if hours is None else hours.outside(cells),
     )
 
 
@@ -204,6 +378,7 @@ def heatmap(
     tz: str = DEFAULT_TIME_ZONE,
     min_calls: int = DEFAULT_MIN_CALLS,
     dense: bool = False,
+    clock: Clock | str = Clock.TZ,
     today: date | None = None,
 ) -> Heatmap:
     """:func:`heatmap_for` from plain values, for ``python manage.py shell``.
@@ -221,6 +396,8 @@ def heatmap(
         dense=dense,
         campaign_id=campaign_id,
         client_id=client_id,
+        clock=Clock(clock),
+        calling_hours=conf.CALLING_HOURS,
         today=today,
     )
     return heatmap_for(agency_id=agency_id, query=query)

@@ -29,6 +29,34 @@ class Period(enum.StrEnum):
         return int(self.value.removesuffix("d"))
 
 
+class Clock(enum.StrEnum):
+    """Whose clock a call's day and hour are read on."""
+
+    #: The viewer's: ``tz``.
+    TZ = "tz"
+    #: The lead's: the local time of the number called (analytics.heatmap.lead_clock).
+    LEAD = "lead"
+
+
+@dataclass(frozen=True, slots=True)
+class CallingHours:
+    """Lead-local hours ``[start, end)`` calls may be placed in (the setting)."""
+
+    start: int
+    end: int
+
+    def allow(self, hour: int) -> bool:
+        return self.start <= hour < self.end
+
+    def outside(self, cells: Iterable[HeatmapCell]) -> int:
+        """Calls in ``cells`` (lead-local) whose hour is outside these hours."""
+        return sum(cell.total_calls for cell in cells if not self.allow(cell.hour))
+
+
+#: The TCPA's 8 a.m. to 9 p.m. in the called party's local time; hosts may narrow it.
+DEFAULT_CALLING_HOURS = (8, 21)
+
+
 class Metric(enum.StrEnum):
     """What ``best_times`` ranks: a count of calls, or a rate over ``total_calls``."""
 
@@ -108,6 +136,15 @@ _OFFSET = re.compile(r"[+-]\d")
 #: Not places: ``localtime`` is the server's own zone (a file in many zone directories)
 #: and ``Factory`` means "zone unknown"; Django also misreads the latter's "-00" name.
 _NOT_PLACES = frozenset({"localtime", "Factory"})
+#: Zone names PostgreSQL reads as its fixed-offset abbreviations (it tries those first:
+#: ``AT TIME ZONE 'CET'`` is always +01:00), mapped to the zone of the same rules,
+#: daylight-saving time included (the zone database's own links since 2024b).
+_ABBREVIATION_ZONES = {
+    "CET": "Europe/Brussels",
+    "MET": "Europe/Brussels",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+}
 
 
 @functools.cache
@@ -125,12 +162,13 @@ def time_zone(name: str) -> tzinfo:
     """The zone called ``name``, or ``ValueError``.
 
     Only names listed by :func:`time_zone_names` reach ``ZoneInfo``, which would
-    otherwise take ``../`` paths and odd keys to the file system.
+    otherwise take ``../`` paths and odd keys to the file system. A name PostgreSQL
+    would misread as an abbreviation (``CET``) resolves to a zone of its rules.
     """
     if name == DEFAULT_TIME_ZONE:
         return UTC
     if name in time_zone_names():
-        return zoneinfo.ZoneInfo(name)
+        return zoneinfo.ZoneInfo(_ABBREVIATION_ZONES.get(name, name))
     if _OFFSET.search(name):
         raise ValueError(
             "Use a time zone name such as America/New_York, not a UTC offset: "
@@ -204,6 +242,15 @@ TZ = Parameter(
     "hours and the window are counted in. UTC offsets (`+05:30`, `Etc/GMT-3`) and unknown "
     "names are refused.",
     default=DEFAULT_TIME_ZONE,
+)
+CLOCK = Parameter(
+    "clock",
+    "Whose clock each call's day and hour are read on: `tz`, the viewer's, or `lead`, the "
+    "local time of the number called (placed by libphonenumber's time-zone map; calls it "
+    "cannot place are counted in `unplaced_calls`). The window is the period's dates in `tz` "
+    "either way.",
+    default=Clock.TZ.value,
+    choices=tuple(clock.value for clock in Clock),
 )
 MIN_CALLS = Parameter(
     "min_calls",
@@ -289,7 +336,12 @@ class Heatmap:
     start_date: date
     end_date: date
     metric: Metric
-    #: The IANA zone whose days and hours the cells and window are in.
+    #: The IANA zone the window is in, and with ``clock=tz`` the cells' days and hours.
     timezone: str
     cells: tuple[HeatmapCell, ...]
     best_times: tuple[BestTime, ...]
+    clock: Clock = Clock.TZ
+    #: ``clock=lead``: ended calls in the window the lead's clock could not place.
+    unplaced_calls: int | None = None
+    #: ``clock=lead`` with calling hours: placed calls outside them, lead-local.
+    outside_calling_hours: int | None = None

@@ -11,6 +11,7 @@ it is checked, never assumed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 
 BUCKET = timedelta(minutes=15)
@@ -48,6 +49,20 @@ def buckets_answer_exactly(zone: tzinfo, start: datetime, end: datetime) -> bool
             offset = next_offset
         moment = following
     return True
+
+
+def offsets_answer_exactly(changes: Iterable[datetime], offsets: Iterable[int]) -> bool:
+    """True when zones whose UTC offsets over a window take only ``offsets`` (seconds) and
+    change only at the instants ``changes`` can be read from 15-minute buckets: each offset
+    a whole number of quarter hours, each change on a bucket edge.
+
+    The lead's clock asks it of every zone of the time-zone map at once (the arrays of
+    :class:`~analytics.heatmap.lead_clock.LeadOffsets`), where the viewer's clock asks
+    :func:`buckets_answer_exactly` of one zone.
+    """
+    return all(on_bucket_edge(change) for change in changes) and all(
+        offset % _BUCKET_SECONDS == 0 for offset in offsets
+    )
 
 
 def _offset(zone: tzinfo, moment: datetime) -> timedelta:

@@ -14,10 +14,11 @@ from analytics.models import Call
 from analytics.rollup import state
 from analytics.rollup.install import (
     COUNTING_SETTINGS,
+    GRAINS,
     installed_objects,
     postgresql_connection,
 )
-from analytics.rollup.sql import SCHEMA, TRIGGERS, calls_table_name
+from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION, calls_table_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class RollupStatus:
     triggers: tuple[str, ...] = ()
     agency_rows: int = 0
     segment_rows: int = 0
+    lead_agency_rows: int = 0
+    lead_segment_rows: int = 0
     #: Deltas the triggers appended that no fold has moved into the grains yet.
     pending_rows: int = 0
     rollup_bytes: int = 0
@@ -35,16 +38,32 @@ class RollupStatus:
     oldest_bucket: datetime | None = None
     newest_bucket: datetime | None = None
     ready_at: datetime | None = None
+    #: The ``phonenumbers`` release of the map the lead grains count by, and the app's.
+    map_version: str | None = None
+    app_map_version: str | None = None
+    remapping: bool = False
 
     @property
-    def current(self) -> bool:
-        """Installed, backfilled, of this version and with all its triggers: it answers."""
+    def _state(self) -> state.RollupState:
         return state.RollupState(
             installed=self.installed,
             ready=self.ready,
             version=self.version,
             triggers=len(self.triggers),
-        ).answers
+            map_version=self.map_version,
+            app_map_version=self.app_map_version,
+            remapping=self.remapping,
+        )
+
+    @property
+    def current(self) -> bool:
+        """Installed, backfilled, of this version and with all its triggers: it answers."""
+        return self._state.answers
+
+    @property
+    def map_current(self) -> bool:
+        """Its lead grains count by the map the app's tables hold: it answers ``clock=lead``."""
+        return self._state.map_current
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +73,8 @@ class Difference:
     campaign_id: UUID | None
     client_id: UUID | None
     bucket: datetime
+    #: The lead's zone group, in the ``lead_`` grains; ``None`` in the others.
+    lead_group: int | None
     rollup: tuple[int, int, int]
     fresh: tuple[int, int, int]
 
@@ -68,44 +89,42 @@ def rollup_status(*, using: str) -> RollupStatus:
             current = state.read_state(using)
             if not current.installed:
                 return RollupStatus(installed=False, triggers=triggers)
+            tables = [*GRAINS, "pending"]
+            if current.version != VERSION:  # an older version, without the lead's grains
+                tables = [table for table in tables if not table.startswith("lead_")]
             cursor.execute(
-                f"SELECT (SELECT count(*) FROM {SCHEMA}.agency_buckets), "
-                f"(SELECT count(*) FROM {SCHEMA}.segment_buckets), "
-                f"(SELECT count(*) FROM {SCHEMA}.pending), "
-                f"pg_total_relation_size('{SCHEMA}.agency_buckets') "
-                f"+ pg_total_relation_size('{SCHEMA}.segment_buckets') "
-                f"+ pg_total_relation_size('{SCHEMA}.pending'), "
-                "pg_total_relation_size(%s::regclass), "
+                "SELECT "
+                + ", ".join(f"(SELECT count(*) FROM {SCHEMA}.{table})" for table in tables)
+                + ", "
+                + " + ".join(f"pg_total_relation_size('{SCHEMA}.{table}')" for table in tables)
+                + ", pg_total_relation_size(%s::regclass), "
                 f"(SELECT min(bucket) FROM {SCHEMA}.agency_buckets), "
                 f"(SELECT max(bucket) FROM {SCHEMA}.agency_buckets), "
                 f"(SELECT ready_at FROM {SCHEMA}.rollup_state)",
                 [calls],
             )
-            (
-                agency_rows,
-                segment_rows,
-                pending_rows,
-                rollup_bytes,
-                calls_bytes,
-                oldest,
-                newest,
-                ready_at,
-            ) = cursor.fetchone()
+            *counts, rollup_bytes, calls_bytes, oldest, newest, ready_at = cursor.fetchone()
     except DatabaseError as exc:
         raise RollupError(f"cannot read the rollup: {first_line(exc)}") from exc
+    rows = dict(zip(tables, counts, strict=True))
     return RollupStatus(
         installed=True,
         ready=current.ready,
         version=current.version,
         triggers=triggers,
-        agency_rows=agency_rows,
-        segment_rows=segment_rows,
-        pending_rows=pending_rows,
+        agency_rows=rows.get("agency_buckets", 0),
+        segment_rows=rows.get("segment_buckets", 0),
+        lead_agency_rows=rows.get("lead_agency_buckets", 0),
+        lead_segment_rows=rows.get("lead_segment_buckets", 0),
+        pending_rows=rows.get("pending", 0),
         rollup_bytes=rollup_bytes,
         calls_bytes=calls_bytes,
         oldest_bucket=oldest,
         newest_bucket=newest,
         ready_at=ready_at,
+        map_version=current.map_version,
+        app_map_version=current.app_map_version,
+        remapping=current.remapping,
     )
 
 
@@ -130,6 +149,7 @@ def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Dif
             campaign_id=campaign,
             client_id=client,
             bucket=bucket,
+            lead_group=lead_group,
             rollup=(int(r_total), int(r_connected), int(r_booked)),
             fresh=(int(f_total), int(f_connected), int(f_booked)),
         )
@@ -139,6 +159,7 @@ def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Dif
             campaign,
             client,
             bucket,
+            lead_group,
             r_total,
             r_connected,
             r_booked,
@@ -165,7 +186,7 @@ def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
 
 
 def fold_pending(*, using: str) -> int:
-    """Move the pending deltas into both grains (``analytics_heatmap.fold``); how many moved.
+    """Move the pending deltas into the grains (``analytics_heatmap.fold``); how many moved.
 
     Answers are the same before and after; a fold keeps ``pending``, which every
     heatmap reads beside the grains, small. Run outside a transaction: it vacuums.

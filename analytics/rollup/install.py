@@ -1,11 +1,13 @@
 """Install and uninstall the rollup, and backfill it online while writers keep writing.
 
-Install runs in three transactions:
+Install runs in three steps:
 
 1. The SQL of ``analytics/sql/rollup/`` creates the schema, the empty rollup and the
-   triggers. Creating a trigger waits for the writers of ``calls`` in flight and makes
-   new ones wait until this commits: milliseconds, under a lock timeout, retried.
-   From its commit on, every write to ``calls`` appends its deltas to ``pending``.
+   lead's time-zone map (copied from the app's tables into the lookup function); then,
+   in a transaction of their own, the triggers. Creating a trigger waits for the writers
+   of ``calls`` in flight and makes new ones wait until this commits: milliseconds,
+   under a lock timeout, retried. From its commit on, every write to ``calls`` appends
+   its deltas to ``pending``.
 2. One REPEATABLE READ snapshot counts ``calls`` block range by block range (one
    pass over the table, with progress), takes off the deltas ``pending`` already held
    as that same snapshot sees them (those writes are in the count), and bulk-loads
@@ -15,6 +17,11 @@ Install runs in three transactions:
    the snapshot by the count, after it by its deltas. Writers do not wait for this.
 
 A failed install drops everything it made.
+
+On a ready rollup whose map is not the app's (a release shipped a newer one), install
+remaps it, online too: step 1 becomes a transaction that loads the new map (after the
+writers in flight, which counted by the old one, commit), and steps 2 and 3 rebuild every
+grain while the old ones still answer ``clock=tz``. ``clock=lead`` reads calls meanwhile.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from django.db.backends.utils import CursorWrapper
 
 from analytics.db import first_line, set_local, sqlstate
 from analytics.exceptions import RollupError
-from analytics.models import Call
+from analytics.models import Call, LeadPrefixRange, LeadZoneMap
 from analytics.rollup import state
 from analytics.rollup.sql import (
     SCHEMA,
@@ -37,7 +44,9 @@ from analytics.rollup.sql import (
     VERSION,
     calls_table_name,
     install_script,
+    load_lead_map_statement,
     objects_script,
+    triggers_script,
     uninstall_script,
 )
 
@@ -73,6 +82,12 @@ class InstallReport:
     trigger_lock_ms: float = 0.0
     #: How long step 3 took; it holds a lock only ``TRUNCATE`` and DDL on calls wait for.
     swap_lock_ms: float = 0.0
+    #: The ``phonenumbers`` release of the map the lead grains now count by; ``None`` when
+    #: the app's tables hold none (``clock=lead`` then reads calls).
+    map_version: str | None = None
+    #: Rebuilt for the app's newer map, from the release in ``remapped_from``.
+    remapped: bool = False
+    remapped_from: str | None = None
 
     @property
     def longest_block_ms(self) -> float:
@@ -81,25 +96,37 @@ class InstallReport:
 
 
 def install(*, using: str, progress: Progress = lambda line: None) -> InstallReport:
-    """Install the rollup on ``using``, or refresh its functions when it is installed.
+    """Install the rollup on ``using``, refresh its functions when it is installed, or
+    remap it when its time-zone map is not the app's.
 
-    Idempotent: on a ready rollup of this version nothing is counted again.
+    Idempotent: on a ready rollup of this version and map nothing is counted again.
     """
     connection = postgresql_connection(using)
     started = time.monotonic()
     try:
         with connection.cursor() as cursor:
             calls = check_privileges(cursor)
+            load_map = load_map_statement(cursor, progress)
         current = state.read_state(using)
-        if current.answers:
+        if current.answers and not needs_remap(current):
             run_ddl(connection, install_script(calls), progress)
-            return InstallReport(already_installed=True)
-        if current.installed:
+            return InstallReport(already_installed=True, map_version=current.map_version)
+        if current.answers:
+            progress(
+                f"the rollup counts by the map of phonenumbers {current.map_version}, the "
+                f"app's tables hold {current.app_map_version}: rebuilding it for that map"
+            )
+        elif current.installed:
             # Unfinished, older, or missing triggers (so it missed writes): built anew.
             progress("removing an unfinished, older or stale rollup first")
             run_ddl(connection, uninstall_script(calls), progress)
         try:
-            lock_ms = run_ddl(connection, install_script(calls), progress, mark_installed=True)
+            if current.answers:
+                lock_ms = run_ddl(connection, remap_script(calls, load_map), progress)
+            else:
+                # The objects and the map first, which no writer waits for; then the triggers.
+                run_ddl(connection, objects_script(calls) + STATE + load_map, progress)
+                lock_ms = run_ddl(connection, triggers_script(calls), progress)
             rows, buckets = backfill(connection, calls, progress)
             swap_ms = run_ddl(connection, swap_script(calls), progress)
             with transaction.atomic(using=using), connection.cursor() as cursor:
@@ -107,6 +134,7 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
         except BaseException:
             remove_after_failure(connection, calls)
             raise
+        done = state.read_state(using)
     except DatabaseError as exc:
         raise RollupError(f"install failed: {first_line(exc)}") from exc
     finally:
@@ -118,7 +146,64 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
         seconds=time.monotonic() - started,
         trigger_lock_ms=lock_ms,
         swap_lock_ms=swap_ms,
+        map_version=done.map_version,
+        remapped=current.answers,
+        remapped_from=current.map_version,
     )
+
+
+#: The rollup's state row, not ready: written with the objects, before the map.
+STATE = f"\nINSERT INTO {SCHEMA}.rollup_state (version) VALUES ({VERSION});\n"
+
+
+def remap_script(calls: str, load_map: str) -> str:
+    """Step 1 of a remap: the new map, loaded under the lock creating a trigger takes. The
+    writers in flight counted by the old map and commit first, so step 2's snapshot counts
+    their writes; new ones wait the milliseconds until this commits, then count by the new.
+
+    ``remapping`` keeps the lead grains from being read and fold() from moving
+    ``pending`` until step 3; ``truncated_at`` is cleared for step 3's check.
+    """
+    return "\n".join(
+        [
+            f"LOCK TABLE {calls} IN SHARE ROW EXCLUSIVE MODE;",
+            f"UPDATE {SCHEMA}.rollup_state SET remapping = true, truncated_at = NULL;",
+            load_map,
+        ]
+    )
+
+
+def needs_remap(current: state.RollupState) -> bool:
+    """The app's tables hold a map the lead grains do not count by (or a remap was cut
+    short). Without a map in the app's tables there is nothing to remap to."""
+    return current.app_map_version is not None and not current.map_current
+
+
+def load_map_statement(cursor: CursorWrapper, progress: Progress) -> str:
+    """``load_lead_map()`` for the app's map tables; nothing (and a line saying why) when the
+    migration that creates them has not run: the rollup then answers ``clock=tz`` alone.
+    The grant it takes is named when this role may not read them."""
+    ranges, zone_map = (
+        calls_table_name(cursor, model._meta.db_table) for model in (LeadPrefixRange, LeadZoneMap)
+    )
+    if ranges is None or zone_map is None:
+        progress(
+            "the lead's time-zone map is not on this database: clock=lead reads calls until "
+            "python manage.py migrate analytics, then heatmap_rollup install, are run"
+        )
+        return ""
+    cursor.execute(
+        "SELECT current_user, has_table_privilege(%s::regclass, 'SELECT') "
+        "AND has_table_privilege(%s::regclass, 'SELECT')",
+        [ranges, zone_map],
+    )
+    user, may_read = cursor.fetchone()
+    if not may_read:
+        raise RollupError(
+            f"role {user!r} may not read {ranges} and {zone_map}, the lead's time-zone map "
+            f"the rollup copies: GRANT SELECT ON {ranges}, {zone_map} TO {user}"
+        )
+    return load_lead_map_statement(ranges, zone_map)
 
 
 def uninstall(*, using: str, progress: Progress = lambda line: None) -> bool:
@@ -207,13 +292,7 @@ def installed_objects(cursor: CursorWrapper, calls: str) -> list[str]:
     return sorted(row[0] for row in cursor.fetchall())
 
 
-def run_ddl(
-    connection: BaseDatabaseWrapper,
-    script: str,
-    progress: Progress,
-    *,
-    mark_installed: bool = False,
-) -> float:
+def run_ddl(connection: BaseDatabaseWrapper, script: str, progress: Progress) -> float:
     """Run ``script`` in one transaction under a lock timeout; milliseconds it took.
 
     A writer of ``calls`` that arrives while the script waits for its lock queues behind
@@ -227,10 +306,6 @@ def run_ddl(
                     "SELECT set_config('lock_timeout', %s, true)", [f"{LOCK_TIMEOUT_MS}ms"]
                 )
                 cursor.execute(script)
-                if mark_installed:
-                    cursor.execute(
-                        f"INSERT INTO {SCHEMA}.rollup_state (version) VALUES (%s)", [VERSION]
-                    )
         except DatabaseError as exc:
             if sqlstate(exc) != LOCK_NOT_AVAILABLE or attempt == LOCK_ATTEMPTS:
                 raise
@@ -248,41 +323,61 @@ def backfill(connection: BaseDatabaseWrapper, calls: str, progress: Progress) ->
         set_local(cursor, COUNTING_SETTINGS)
         cursor.execute(
             f"TRUNCATE {SCHEMA}.backfill_delta;"
-            f"DROP TABLE IF EXISTS {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new"
+            f"DROP TABLE IF EXISTS {', '.join(f'{SCHEMA}.{grain}_new' for grain in GRAINS)}"
         )
         rows = count_calls(cursor, calls, progress)
         began = time.monotonic()
         cursor.execute(BUILD_NEW_TABLES)
         cursor.execute(
-            f"SELECT (SELECT count(*) FROM {SCHEMA}.segment_buckets_new)"
-            f" + (SELECT count(*) FROM {SCHEMA}.agency_buckets_new)"
+            "SELECT " + " + ".join(f"(SELECT count(*) FROM {SCHEMA}.{g}_new)" for g in GRAINS)
         )
         buckets = int(cursor.fetchone()[0])
     progress(f"building the rollup: {buckets:,} rows in {time.monotonic() - began:.1f} s")
     return rows, buckets
 
 
+#: The rollup's four grains, which steps 2 and 3 build and swap in.
+GRAINS = ("lead_segment_buckets", "segment_buckets", "lead_agency_buckets", "agency_buckets")
+
 #: Step 2's second half, in the counting snapshot. The pending deltas it sees are of
 #: writes it already counted in calls, so they are taken off here; the heatmap adds all
-#: of pending back, with everything written since. The agency grain is the segments'
-#: sum, as fold() keeps it. Rows go in key order, so one agency's window is a few
-#: dozen pages, not a row on each of thousands; a fifth of each page is left free, so
-#: a fold updates a row in place (HOT) and keeps it there. Indexes are built after the
-#: load, several times faster.
+#: of pending back, with everything written since. The finest grain is built from the
+#: counts, and each coarser one is a sum of it, as fold() keeps them. Rows go in key
+#: order, so one agency's window is a few dozen pages, not a row on each of thousands; a
+#: fifth of each page is left free, so a fold updates a row in place (HOT) and keeps it
+#: there. Indexes are built after the load, several times faster.
 BUILD_NEW_TABLES = f"""
 INSERT INTO {SCHEMA}.backfill_delta
-    SELECT agency_id, campaign_id, client_id, bucket,
+    SELECT agency_id, campaign_id, client_id, bucket, lead_group,
            -total_calls, -connected_calls, -meetings_booked
     FROM {SCHEMA}.pending;
+CREATE TABLE {SCHEMA}.lead_segment_buckets_new (LIKE {SCHEMA}.lead_segment_buckets)
+    WITH (fillfactor = 80);
+INSERT INTO {SCHEMA}.lead_segment_buckets_new
+    SELECT agency_id, campaign_id, client_id, bucket, lead_group,
+           sum(total_calls), sum(connected_calls), sum(meetings_booked)
+    FROM {SCHEMA}.backfill_delta
+    GROUP BY agency_id, campaign_id, client_id, bucket, lead_group
+    HAVING sum(total_calls) <> 0 OR sum(connected_calls) <> 0 OR sum(meetings_booked) <> 0
+    ORDER BY agency_id, campaign_id, client_id, bucket, lead_group;
 CREATE TABLE {SCHEMA}.segment_buckets_new (LIKE {SCHEMA}.segment_buckets)
     WITH (fillfactor = 80);
 INSERT INTO {SCHEMA}.segment_buckets_new
     SELECT agency_id, campaign_id, client_id, bucket,
            sum(total_calls), sum(connected_calls), sum(meetings_booked)
-    FROM {SCHEMA}.backfill_delta
+    FROM {SCHEMA}.lead_segment_buckets_new
     GROUP BY agency_id, campaign_id, client_id, bucket
     HAVING sum(total_calls) <> 0 OR sum(connected_calls) <> 0 OR sum(meetings_booked) <> 0
     ORDER BY agency_id, campaign_id, client_id, bucket;
+CREATE TABLE {SCHEMA}.lead_agency_buckets_new (LIKE {SCHEMA}.lead_agency_buckets)
+    WITH (fillfactor = 80);
+INSERT INTO {SCHEMA}.lead_agency_buckets_new
+    SELECT agency_id, bucket, lead_group,
+           sum(total_calls), sum(connected_calls), sum(meetings_booked)
+    FROM {SCHEMA}.lead_segment_buckets_new
+    GROUP BY agency_id, bucket, lead_group
+    HAVING sum(total_calls) <> 0 OR sum(connected_calls) <> 0 OR sum(meetings_booked) <> 0
+    ORDER BY agency_id, bucket, lead_group;
 CREATE TABLE {SCHEMA}.agency_buckets_new (LIKE {SCHEMA}.agency_buckets)
     WITH (fillfactor = 80);
 INSERT INTO {SCHEMA}.agency_buckets_new
@@ -290,18 +385,25 @@ INSERT INTO {SCHEMA}.agency_buckets_new
     FROM {SCHEMA}.segment_buckets_new
     GROUP BY agency_id, bucket
     ORDER BY agency_id, bucket;
+CREATE UNIQUE INDEX lead_segment_buckets_new_key ON {SCHEMA}.lead_segment_buckets_new
+    (agency_id, campaign_id, client_id, bucket, lead_group) NULLS NOT DISTINCT;
+CREATE INDEX lead_segment_buckets_new_client ON {SCHEMA}.lead_segment_buckets_new
+    (agency_id, client_id, bucket);
 CREATE UNIQUE INDEX segment_buckets_new_key ON {SCHEMA}.segment_buckets_new
     (agency_id, campaign_id, client_id, bucket) NULLS NOT DISTINCT;
 CREATE INDEX segment_buckets_new_client ON {SCHEMA}.segment_buckets_new
     (agency_id, client_id, bucket);
+ALTER TABLE {SCHEMA}.lead_agency_buckets_new
+    ADD CONSTRAINT lead_agency_buckets_new_pkey PRIMARY KEY (agency_id, bucket, lead_group);
 ALTER TABLE {SCHEMA}.agency_buckets_new
     ADD CONSTRAINT agency_buckets_new_pkey PRIMARY KEY (agency_id, bucket);
-ANALYZE {SCHEMA}.segment_buckets_new, {SCHEMA}.agency_buckets_new;
+ANALYZE {", ".join(f"{SCHEMA}.{grain}_new" for grain in GRAINS)};
 """
 
 
 def swap_script(calls: str) -> str:
-    """Step 3: the new tables replace the empty ones, and the rollup is ready.
+    """Step 3: the new tables replace the empty ones (or a remap's old ones), and the
+    rollup is ready.
 
     Writers of calls only append to ``pending``, so they need not wait: the lock taken
     on calls holds off only a ``TRUNCATE`` (which empties the rollup) until this commits.
@@ -316,17 +418,25 @@ BEGIN
     END IF;
 END
 $$;
-DROP VIEW {SCHEMA}.agency_counts, {SCHEMA}.segment_counts;
-DROP TABLE {SCHEMA}.segment_buckets, {SCHEMA}.agency_buckets;
+DROP VIEW {SCHEMA}.agency_counts, {SCHEMA}.segment_counts, {SCHEMA}.lead_agency_counts,
+    {SCHEMA}.lead_segment_counts;
+DROP TABLE {", ".join(f"{SCHEMA}.{grain}" for grain in GRAINS)};
+ALTER TABLE {SCHEMA}.lead_segment_buckets_new RENAME TO lead_segment_buckets;
+ALTER TABLE {SCHEMA}.lead_segment_buckets
+    ADD CONSTRAINT lead_segment_buckets_key UNIQUE USING INDEX lead_segment_buckets_new_key;
+ALTER INDEX {SCHEMA}.lead_segment_buckets_new_client RENAME TO lead_segment_buckets_client;
 ALTER TABLE {SCHEMA}.segment_buckets_new RENAME TO segment_buckets;
 ALTER TABLE {SCHEMA}.segment_buckets
     ADD CONSTRAINT segment_buckets_key UNIQUE USING INDEX segment_buckets_new_key;
 ALTER INDEX {SCHEMA}.segment_buckets_new_client RENAME TO segment_buckets_client;
+ALTER TABLE {SCHEMA}.lead_agency_buckets_new RENAME TO lead_agency_buckets;
+ALTER TABLE {SCHEMA}.lead_agency_buckets
+    RENAME CONSTRAINT lead_agency_buckets_new_pkey TO lead_agency_buckets_pkey;
 ALTER TABLE {SCHEMA}.agency_buckets_new RENAME TO agency_buckets;
 ALTER TABLE {SCHEMA}.agency_buckets
     RENAME CONSTRAINT agency_buckets_new_pkey TO agency_buckets_pkey;
 {objects_script(calls)}
-UPDATE {SCHEMA}.rollup_state SET ready = true, ready_at = now();
+UPDATE {SCHEMA}.rollup_state SET ready = true, ready_at = now(), remapping = false;
 """
 
 
@@ -349,11 +459,11 @@ def count_calls(cursor: CursorWrapper, calls: str, progress: Progress) -> int:
         bounded = last < blocks
         cursor.execute(
             f"WITH counted AS (INSERT INTO {SCHEMA}.backfill_delta "
-            "SELECT agency_id, campaign_id, client_id, bucket, count(*), sum(connected), "
-            f"sum(booked) FROM {SCHEMA}.counted_calls() WHERE row_tid >= %s::tid"
+            "SELECT agency_id, campaign_id, client_id, bucket, lead_group, count(*), "
+            f"sum(connected), sum(booked) FROM {SCHEMA}.counted_calls() WHERE row_tid >= %s::tid"
             + (" AND row_tid < %s::tid" if bounded else "")
-            + " GROUP BY 1, 2, 3, 4 RETURNING total_calls) SELECT COALESCE(sum(total_calls), 0) "
-            "FROM counted",
+            + " GROUP BY 1, 2, 3, 4, 5 RETURNING total_calls) "
+            "SELECT COALESCE(sum(total_calls), 0) FROM counted",
             [f"({first},0)", f"({last},0)"] if bounded else [f"({first},0)"],
         )
         rows += int(cursor.fetchone()[0])

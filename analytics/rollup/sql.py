@@ -9,7 +9,7 @@ from django.db.backends.utils import CursorWrapper
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "rollup"
 SCHEMA = "analytics_heatmap"
 #: Bumped whenever the files change what they create; ``status`` shows it.
-VERSION = 1
+VERSION = 2
 TRIGGERS = (
     "analytics_heatmap_insert",
     "analytics_heatmap_update",
@@ -31,6 +31,21 @@ def objects_script(calls_table: str) -> str:
     """Every file but the triggers': the rollup's own objects, refreshed."""
     paths = [path for path in sorted(SQL_DIR.glob("*.sql")) if path.name != TRIGGERS_FILE]
     return _script(calls_table, paths)
+
+
+def triggers_script(calls_table: str) -> str:
+    """The triggers' file alone: what makes the writers of ``calls`` wait a moment."""
+    return _script(calls_table, [SQL_DIR / TRIGGERS_FILE])
+
+
+def load_lead_map_statement(ranges_table: str, map_table: str) -> str:
+    """``load_lead_map()`` for the app's map tables (quoted and qualified): the map written
+    into the rollup's lookup function and its release into ``rollup_state``."""
+    return f"SELECT {SCHEMA}.load_lead_map({_literal(ranges_table)}, {_literal(map_table)});"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _script(calls_table: str, paths: list[Path]) -> str:

@@ -8,21 +8,28 @@ answers from the raw scan, and :func:`forget` is then called.
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
+from django.db.backends.utils import CursorWrapper
 
 from analytics.db import table_readable
-from analytics.models import Call
+from analytics.models import Call, LeadZoneMap
 from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a process trusts what it last read.
 REMEMBER_SECONDS = 5.0
 
 _lock = threading.Lock()
-_known: dict[str, tuple[float, bool]] = {}
+_known: dict[str, tuple[float, RollupState | None]] = {}
+#: (database, the rollup's map, the app's map) already logged as differing: said once.
+_told: set[tuple[str, str | None, str | None]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +40,30 @@ class RollupState:
     #: How many of the rollup's triggers are on calls: all of them, or it is going stale
     #: (``DROP TABLE calls`` and a new calls, say, drop them and leave the rollup).
     triggers: int = 0
+    #: The ``phonenumbers`` release of the time-zone map the rollup's lead grains count by.
+    map_version: str | None = None
+    #: The release the app's tables hold, which the raw scan places calls by.
+    app_map_version: str | None = None
+    #: An install is rebuilding the grains for a newer map.
+    remapping: bool = False
 
     @property
     def answers(self) -> bool:
         return self.ready and self.version == VERSION and self.triggers == len(TRIGGERS)
+
+    @property
+    def map_current(self) -> bool:
+        """The lead grains count by the map the app's tables hold, and no remap is under way."""
+        return (
+            not self.remapping
+            and self.map_version is not None
+            and self.map_version == self.app_map_version
+        )
+
+    @property
+    def answers_lead(self) -> bool:
+        """It answers, and on the lead's clock as the raw scan would place each call."""
+        return self.answers and self.map_current
 
 
 def read_state(using: str) -> RollupState:
@@ -52,35 +79,87 @@ def read_state(using: str) -> RollupState:
         readable = table_readable(cursor, SCHEMA, "rollup_state")
         if not readable:
             return RollupState(installed=readable is not None)
+        # The row as JSON: a rollup of an older version, without this one's columns, is
+        # still read (and then installed afresh).
         cursor.execute(
-            f"SELECT ready, version, (SELECT count(*) FROM pg_catalog.pg_trigger "
+            "SELECT to_jsonb(s)::text, (SELECT count(*) FROM pg_catalog.pg_trigger "
             "WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)) "
-            f"FROM {SCHEMA}.rollup_state",
+            f"FROM {SCHEMA}.rollup_state AS s",
             [Call._meta.db_table, list(TRIGGERS)],
         )
         state = cursor.fetchone()
+        app_map_version = read_app_map_version(cursor)
     if state is None:
         return RollupState(installed=True)
-    ready, version, triggers = state
-    return RollupState(installed=True, ready=bool(ready), version=int(version), triggers=triggers)
+    row, triggers = json.loads(state[0]), state[1]
+    return RollupState(
+        installed=True,
+        ready=bool(row["ready"]),
+        version=int(row["version"]),
+        triggers=triggers,
+        map_version=row.get("map_version"),
+        app_map_version=app_map_version,
+        remapping=bool(row.get("remapping", False)),
+    )
 
 
-def rollup_ready(using: str) -> bool:
-    """True when the rollup of this version is installed, backfilled and kept current."""
+def read_app_map_version(cursor: CursorWrapper) -> str | None:
+    """The release of the map in the app's own tables (:class:`~analytics.models.LeadZoneMap`),
+    which the raw scan places calls by; ``None`` when they hold none or are not there."""
+    table = LeadZoneMap._meta.db_table
+    cursor.execute("SELECT has_table_privilege(to_regclass(%s), 'SELECT')", [table])
+    if not cursor.fetchone()[0]:
+        return None
+    cursor.execute(f"SELECT version FROM {cursor.db.ops.quote_name(table)}")
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+def current_state(using: str) -> RollupState | None:
+    """:func:`read_state`, remembered for :data:`REMEMBER_SECONDS`; ``None`` when it could
+    not be read. Says once per process when the lead grains' map is not the app's."""
     now = time.monotonic()
     with _lock:
         known = _known.get(using)
     if known is not None and now - known[0] < REMEMBER_SECONDS:
         return known[1]
     try:
-        state = read_state(using)
+        state: RollupState | None = read_state(using)
     except DatabaseError:
-        ready = False
-    else:
-        ready = state.answers
+        state = None
+    if state is not None and state.answers and state.app_map_version and not state.map_current:
+        _tell_map_differs(using, state)
     with _lock:
-        _known[using] = (now, ready)
-    return ready
+        _known[using] = (now, state)
+    return state
+
+
+def rollup_ready(using: str) -> bool:
+    """True when the rollup of this version is installed, backfilled and kept current."""
+    state = current_state(using)
+    return state is not None and state.answers
+
+
+def rollup_places_leads(using: str) -> bool:
+    """:func:`rollup_ready`, and its lead grains count by the map the app's tables hold."""
+    state = current_state(using)
+    return state is not None and state.answers_lead
+
+
+def _tell_map_differs(using: str, state: RollupState) -> None:
+    told = (using, state.map_version, state.app_map_version)
+    with _lock:
+        if told in _told or state.remapping:
+            return
+        _told.add(told)
+    logger.warning(
+        "The rollup on database %r counts by the time-zone map of phonenumbers %s, the app's "
+        "tables hold %s: clock=lead reads calls until you run "
+        "python manage.py heatmap_rollup install",
+        using,
+        state.map_version,
+        state.app_map_version,
+    )
 
 
 def forget(using: str | None = None) -> None:

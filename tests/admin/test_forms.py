@@ -10,7 +10,7 @@ from django.test import Client
 
 from analytics.admin.forms import CallHeatmapForm
 from analytics.api.serializers import HeatmapQuerySerializer
-from analytics.heatmap.vocabulary import MIN_CALLS_LIMITS
+from analytics.heatmap.vocabulary import CLOCK, MIN_CALLS_LIMITS
 from analytics.models import User
 from tests.helpers import HEATMAP_PAGE
 
@@ -32,6 +32,8 @@ pytestmark = pytest.mark.django_db
         ({"min_calls": "0"}, "min_calls", "greater than or equal to 1"),
         ({"min_calls": "9" * 30}, "min_calls", "less than or equal to"),
         ({"min_calls": "many"}, "min_calls", "Enter a whole number."),
+        ({"clock": "LEAD"}, "clock", "Select a valid choice."),
+        ({"clock": ""}, "clock", "This field is required."),
     ],
 )
 def test_bad_input_is_a_form_error_never_a_500(
@@ -59,14 +61,24 @@ def test_the_form_takes_the_endpoints_parameter_facts() -> None:
     """Help, bounds and defaults are the endpoint's query parameters', written once."""
     fields = CallHeatmapForm().fields
     endpoint = HeatmapQuerySerializer().fields
-    for name in ("period", "metric", "tz", "min_calls"):
+    names = ("period", "metric", "tz", "min_calls", "clock")
+    for name in names:
         assert fields[name].help_text == endpoint[name].help_text.replace("`", "")
         assert "`" not in fields[name].help_text
     min_calls = fields["min_calls"]
     assert isinstance(min_calls, forms.IntegerField)
     assert (min_calls.min_value, min_calls.max_value) == MIN_CALLS_LIMITS
-    initial = {name: fields[name].initial for name in ("period", "metric", "tz", "min_calls")}
-    assert initial == {"period": "30d", "metric": "calls", "tz": "UTC", "min_calls": 20}
+    initial = {name: fields[name].initial for name in names}
+    assert initial == {
+        "period": "30d",
+        "metric": "calls",
+        "tz": "UTC",
+        "min_calls": 20,
+        "clock": "tz",
+    }
+    clock = fields["clock"]
+    assert isinstance(clock, forms.ChoiceField)
+    assert [value for value, _ in clock.choices] == list(CLOCK.choices)
 
 
 def test_an_agency_with_neither_calls_nor_users_is_unknown(staff: Client) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib import admin
@@ -13,9 +15,16 @@ from django.test import Client
 from django.urls import resolve, reverse
 from rest_framework.test import APIClient
 
-from analytics.heatmap.presentation import EMPTY, SCALE
+from analytics.heatmap.presentation import EMPTY, EN_DASH, SCALE
 from analytics.models import Call, User
-from tests.helpers import CALLS_PAGE, HEATMAP_PAGE, HEATMAP_URL, staff_member, table_away
+from tests.helpers import (
+    CALLS_PAGE,
+    HEATMAP_PAGE,
+    HEATMAP_URL,
+    MakeCall,
+    staff_member,
+    table_away,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +167,79 @@ def test_a_failed_read_of_calls_is_said_in_one_line(staff: Client, user: User) -
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == ["Failed to query calls table"]
     assert "Failed to query calls table" in response.content.decode()
+
+
+# --- the lead's clock -------------------------------------------------------------------
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def lead_calls(make_call: MakeCall, today: date) -> date:
+    """Two days ago in New York: two calls at 22:00 and three at 10:00 lead-local, and one
+    to a number no zone can be found for. Returns that day."""
+    day = today - timedelta(days=2)
+    for hour, total in ((22, 2), (10, 3)):
+        at = datetime.combine(day, time(hour), tzinfo=NEW_YORK).astimezone(UTC)
+        for _ in range(total):
+            make_call(created_at=at, phone_number="+1 212 555 0100")
+    make_call(created_at=datetime.combine(day, time(12), tzinfo=UTC), phone_number="+15550100")
+    return day
+
+
+def test_the_leads_clock_shows_what_it_left_out_and_what_was_outside_the_hours(
+    staff: Client, lead_calls: date, agency_id: uuid.UUID
+) -> None:
+    html = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "clock": "lead"}).content.decode()
+    assert "window in UTC, days and hours in each lead&#x27;s local time" in html
+    day = lead_calls.isoweekday() % 7
+    assert ">2</td>" in cell_html(html, day, 22)  # shown, though outside the hours
+    assert "best" not in cell_html(html, day, 22)
+    assert "best" in cell_html(html, day, 10)
+    assert '<dd id="heatmap-unplaced">1</dd>' in html
+    assert f"<dt>Outside 08:00{EN_DASH}21:00</dt>" in html
+    assert '<dd id="heatmap-outside-hours">2</dd>' in html
+    outside = re.findall(r'<th scope="col" class="outside-hours"[^>]*>(\d\d)</th>', html)
+    assert outside == [f"{hour:02d}" for hour in (*range(8), 21, 22, 23)]
+
+
+def test_the_viewers_clock_shows_neither_count(
+    staff: Client, lead_calls: date, agency_id: uuid.UUID
+) -> None:
+    html = staff.get(HEATMAP_PAGE, {"agency": str(agency_id)}).content.decode()
+    assert "hours in UTC." in html
+    assert 'id="heatmap-lead-clock"' not in html
+    assert "outside-hours" not in html.split("</style>")[1]
+
+
+def test_without_calling_hours_the_page_says_every_hour_may_rank(
+    staff: Client, lead_calls: date, agency_id: uuid.UUID, settings: Any
+) -> None:
+    settings.ANALYTICS_CALLING_HOURS = None
+    html = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "clock": "lead"}).content.decode()
+    assert '<dd id="heatmap-unplaced">1</dd>' in html
+    assert 'id="heatmap-outside-hours"' not in html
+    assert "No calling hours are set, so every hour may rank." in html
+    assert "best" in cell_html(html, lead_calls.isoweekday() % 7, 22)
+
+
+def test_no_best_time_inside_the_calling_hours_is_said(
+    staff: Client, lead_calls: date, agency_id: uuid.UUID, settings: Any
+) -> None:
+    settings.ANALYTICS_CALLING_HOURS = (11, 17)
+    query = {"agency": str(agency_id), "clock": "lead"}
+    html = staff.get(HEATMAP_PAGE, query).content.decode()
+    assert f"No slot inside the calling hours (11:00{EN_DASH}17:00) has any calls." in html
+    assert '<dd id="heatmap-outside-hours">5</dd>' in html
+
+
+def test_json_on_the_leads_clock_is_the_endpoint_body(
+    staff: Client, lead_calls: date, agency_id: uuid.UUID, auth_client: APIClient
+) -> None:
+    options = {"clock": "lead", "tz": "America/Chicago", "metric": "connected"}
+    page = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "format": "json", **options})
+    api = auth_client.get(HEATMAP_URL, options)
+    assert page.status_code == api.status_code == 200
+    assert page.content == api.content
+    assert (page.json()["unplaced_calls"], page.json()["outside_calling_hours"]) == (1, 2)

@@ -27,10 +27,17 @@ def test_the_admin_page_links_the_csv(staff: Client, agency_id: uuid.UUID) -> No
     assert "format=json" in content  # its JSON link is still there
 
 
+@pytest.mark.parametrize("clock", ["tz", "lead"])
 def test_the_admin_csv_is_the_endpoints_csv(
-    staff: Client, agency_id: uuid.UUID, auth_client: APIClient
+    staff: Client, agency_id: uuid.UUID, auth_client: APIClient, clock: str
 ) -> None:
-    options = {"period": "7d", "metric": "meeting_rate", "tz": "Europe/Paris", "min_calls": "1"}
+    options = {
+        "period": "7d",
+        "metric": "meeting_rate",
+        "tz": "Europe/Paris",
+        "min_calls": "1",
+        "clock": clock,
+    }
     page = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "format": "csv", **options})
     api = auth_client.get(HEATMAP_URL, {"format": "csv", **options})
     assert page.status_code == api.status_code == 200
@@ -38,6 +45,7 @@ def test_the_admin_csv_is_the_endpoints_csv(
     assert page["Content-Disposition"] == api["Content-Disposition"]
     assert page.content == api.content
     assert str(agency_id) not in page["Content-Disposition"]
+    assert page["Content-Disposition"].endswith('-lead.csv"') == (clock == "lead")
 
 
 def test_the_admin_csv_with_bad_input_is_json_errors(staff: Client, user: User) -> None:

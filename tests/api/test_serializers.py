@@ -26,6 +26,12 @@ pytestmark = pytest.mark.django_db
         # and another here: schemathesis sent min_calls=<junk>&...&min_calls=100.0.
         ({"min_calls": ["junk", "5"]}, "min_calls", "Give this parameter once."),
         ({"period": ["7d", "7d"]}, "period", "Give this parameter once."),
+        # The lead's clock: the values are spelled exactly, and blank is no default.
+        ({"clock": "LEAD"}, "clock", '"LEAD" is not a valid choice.'),
+        ({"clock": "x"}, "clock", '"x" is not a valid choice.'),
+        ({"clock": ""}, "clock", "This field may not be blank."),
+        ({"clock": ["lead", "lead"]}, "clock", "Give this parameter once."),
+        ({"clock": ["tz", "lead"]}, "clock", "Give this parameter once."),
     ],
 )
 def test_bad_parameters_are_400_with_field_messages(
@@ -38,10 +44,11 @@ def test_bad_parameters_are_400_with_field_messages(
 
 def test_every_bad_field_is_reported_at_once(auth_client: APIClient) -> None:
     response = auth_client.get(
-        HEATMAP_URL, {"period": "1y", "metric": "x", "campaign_id": "y", "client_id": "z"}
+        HEATMAP_URL,
+        {"period": "1y", "metric": "x", "campaign_id": "y", "client_id": "z", "clock": "utc"},
     )
     assert response.status_code == 400
-    assert set(response.json()) == {"period", "metric", "campaign_id", "client_id"}
+    assert set(response.json()) == {"period", "metric", "campaign_id", "client_id", "clock"}
 
 
 # --- the parameters' facts, over HTTP ---------------------------------------------------

@@ -84,6 +84,9 @@ def test_answers_the_documented_shape(
         },
         "metric": "calls",
         "timezone": "UTC",
+        "clock": "tz",
+        "unplaced_calls": None,
+        "outside_calling_hours": None,
         "heatmap": [
             {
                 "day": day,
@@ -633,6 +636,31 @@ def test_the_endpoint_answers_what_the_shell_service_answers(
     assert len(in_the_shell.cells) == 168
     assert len(in_the_shell.best_times) == 3  # the 08:00 UTC slot booked nothing
     assert over_http.json() == json.loads(json.dumps(HeatmapSerializer(in_the_shell).data))
+
+
+@pytest.mark.usefixtures("on_postgresql")
+def test_cet_is_counted_with_daylight_saving_time_like_brussels(
+    api_client: APIClient, user: User, make_call: MakeCall
+) -> None:
+    """PostgreSQL reads ``CET`` as a fixed +01:00; the answer keeps CET's summer time."""
+    for created_at in (
+        utc(2026, 3, 10, 12, 30),  # Tuesday 13:30 CET
+        utc(2026, 3, 29, 0, 30),  # Sunday 01:30 CET, before the clocks go forward
+        utc(2026, 3, 29, 1, 30),  # Sunday 03:30 CEST, after
+        utc(2026, 4, 14, 12, 30),  # Tuesday 14:30 CEST
+    ):
+        make_call(created_at=created_at)
+    with time_machine.travel(utc(2026, 4, 20, 12), tick=False):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_token(sub=str(user.id))}")
+        cet, brussels = (
+            api_client.get(HEATMAP_URL, {"tz": zone, "period": "90d", "dense": "1"}).json()
+            for zone in ("CET", "Europe/Brussels")
+        )
+    assert (cet["timezone"], brussels["timezone"]) == ("CET", "Europe/Brussels")
+    assert cet["period"] == brussels["period"]
+    assert cet["heatmap"] == brussels["heatmap"]
+    called = [(c["day"], c["hour"]) for c in cet["heatmap"] if c["total_calls"]]
+    assert called == [(0, 1), (0, 3), (2, 13), (2, 14)]
 
 
 def test_the_zone_asked_for_is_the_zone_of_the_whole_answer_fresh_or_cached(

@@ -20,10 +20,10 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics.heatmap.query import heatmap_window
-from analytics.heatmap.selectors import heatmap, reads_rollup
-from analytics.heatmap.vocabulary import HeatmapCell, Metric, Period, time_zone_names
-from analytics.models import User
+from analytics.heatmap.query import HeatmapQuery, heatmap_window
+from analytics.heatmap.selectors import cells_for, count_lead_calls_by_slot, heatmap, reads_rollup
+from analytics.heatmap.vocabulary import Clock, HeatmapCell, Metric, Period, Zone, time_zone_names
+from analytics.models import Call, User
 from analytics.rollup import state as rollup_state
 from analytics.rollup.install import install, uninstall
 from tests.helpers import (
@@ -524,3 +524,104 @@ def test_a_rollup_dropped_behind_the_apps_back_is_answered_from_calls(
     assert response.json()["heatmap"][0]["total_calls"] == 1
     assert "Rollup read failed" in caplog.text
     assert not rollup_state.rollup_ready("default")
+
+
+# --- on PostgreSQL: the lead's clock from the rollup, as the raw scan answers it ----------
+
+
+LEAD_PARAMS = (
+    {"period": "90d"},
+    {"period": "7d", "metric": "connect_rate", "min_calls": "1"},
+    {"period": "30d", "campaign_id": str(CAMPAIGNS[1])},
+    {"period": "90d", "client_id": str(CLIENTS[2]), "metric": "meetings_booked", "dense": "1"},
+    {"period": "90d", "campaign_id": str(CAMPAIGNS[2]), "client_id": str(CLIENTS[1])},
+)
+
+
+@pytest.mark.django_db(transaction=True)
+@on_the_rollup_database
+def test_the_lead_clock_from_the_rollup_answers_byte_for_byte_as_the_raw_scan(
+    rollup: None, rollup_agency: uuid.UUID, settings: Any
+) -> None:
+    rng = random.Random(19)
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(600)])
+    client = client_of(rollup_agency)
+    seen_calls = unplaced = 0
+    for zone in ROLLUP_ZONES:
+        for params in LEAD_PARAMS:
+            query = {**params, "tz": zone, "clock": "lead"}
+            settings.ANALYTICS_HEATMAP_SOURCE = "auto"
+            with CaptureQueriesContext(connection) as from_rollup:
+                rolled = client.get(HEATMAP_URL, query)
+                rolled_csv = client.get(HEATMAP_CSV_URL, query)
+            settings.ANALYTICS_HEATMAP_SOURCE = "raw"
+            with CaptureQueriesContext(connection) as from_raw:
+                raw = client.get(HEATMAP_URL, query)
+                raw_csv = client.get(HEATMAP_CSV_URL, query)
+            assert rolled.status_code == raw.status_code == 200
+            assert rolled.content == raw.content, query
+            assert rolled_csv.content == raw_csv.content, query
+            read = " ".join(q["sql"] for q in from_rollup.captured_queries)
+            assert "lead_agency_counts" in read or "lead_segment_counts" in read
+            assert 'FROM "calls"' not in read
+            assert not any("analytics_heatmap" in q["sql"] for q in from_raw.captured_queries)
+            seen_calls += sum(cell["total_calls"] for cell in rolled.json()["heatmap"])
+            unplaced += rolled.json()["unplaced_calls"]
+    assert seen_calls > 1000
+    assert unplaced > 100
+
+
+def lead_query(zone: str, *, today: date | None = None) -> HeatmapQuery:
+    return HeatmapQuery.build(
+        period=Period.DAYS_90, zone=Zone.named(zone), clock=Clock.LEAD, today=today or utc_today()
+    )
+
+
+def raw_lead_answer(agency_id: uuid.UUID, query: HeatmapQuery) -> Any:
+    return count_lead_calls_by_slot(agency_id=agency_id, start=query.start, end=query.end)
+
+
+@pytest.mark.django_db(transaction=True)
+@on_the_rollup_database
+def test_a_rollup_counting_by_another_map_leaves_the_lead_clock_to_the_raw_scan(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    rng = random.Random(3)
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(100)])
+    query = lead_query("Asia/Kathmandu")
+    assert reads_rollup(query)
+    sql("UPDATE analytics_lead_zone_map SET version = 'newer'")
+    rollup_state.forget()
+    assert not reads_rollup(query)
+    assert reads_rollup(query_for("Asia/Kathmandu"))  # the viewer's clock still reads it
+    with CaptureQueriesContext(connection) as read:
+        answer = cells_for(agency_id=rollup_agency, query=query)
+    assert not any("lead_agency_counts" in q["sql"] for q in read.captured_queries)
+    assert answer == raw_lead_answer(rollup_agency, query)
+    install(using="default")  # rebuilt for the app's map
+    assert reads_rollup(query)
+    assert cells_for(agency_id=rollup_agency, query=query) == answer
+
+
+@pytest.mark.django_db(transaction=True)
+@on_the_rollup_database
+def test_where_a_zone_of_the_map_is_off_the_quarter_hour_the_raw_scan_answers(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    """In 1930 UTC's buckets are exact, but Amsterdam kept +0:19:32, which no 15-minute
+    bucket follows: the lead's clock is read from calls, the viewer's from the rollup."""
+    old = date(1930, 6, 30)
+    Call.objects.create(
+        id=uuid.uuid4(),
+        agency_id=rollup_agency,
+        status="ended",
+        created_at=datetime(1930, 6, 1, 12, 7, tzinfo=UTC),
+        phone_number="+91 98200 12345",
+    )
+    viewer = HeatmapQuery.build(period=Period.DAYS_90, zone=Zone.named("UTC"), today=old)
+    assert reads_rollup(viewer)
+    query = lead_query("UTC", today=old)
+    assert not reads_rollup(query)
+    answer = cells_for(agency_id=rollup_agency, query=query)
+    assert answer == raw_lead_answer(rollup_agency, query)
+    assert answer.cells == (HeatmapCell(0, 17, 1, 0, 0),)  # Sunday 17:37 in India, +5:30

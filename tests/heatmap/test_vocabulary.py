@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 from django.db.backends.utils import split_tzname_delta
+from django.utils.timezone import _get_timezone_name
 
 from analytics.heatmap.vocabulary import (
     MIN_CALLS_LIMITS,
     HeatmapCell,
+    Zone,
     check_min_calls,
     dense_grid,
     fold_into_week,
@@ -125,3 +128,51 @@ def test_accepted_names_are_iana_names_django_reads_as_names() -> None:
     assert {"Etc/GMT-3", "GMT+0", "localtime", "Factory"}.isdisjoint(names)
     # Django splits "Etc/GMT-10" into a zone and an offset; nothing accepted may be split.
     assert [name for name in names if split_tzname_delta(name)[2] is not None] == []
+
+
+#: PostgreSQL's abbreviations that are also zone names, and the IANA zone of the same rules.
+ABBREVIATION_ZONES = [
+    ("CET", "Europe/Brussels"),
+    ("MET", "Europe/Brussels"),
+    ("EET", "Europe/Athens"),
+    ("WET", "Europe/Lisbon"),
+]
+
+
+@pytest.mark.parametrize(("name", "sent_as"), ABBREVIATION_ZONES)
+def test_names_postgresql_reads_as_abbreviations_keep_their_daylight_saving_time(
+    name: str, sent_as: str
+) -> None:
+    """PostgreSQL would read ``CET`` as a fixed +01:00; SQL is sent a zone of CET's rules."""
+    zone = Zone.named(name)
+    year = datetime.now(UTC).year
+    for instant in (datetime(year, 7, 15, 12, tzinfo=UTC), datetime(year, 1, 15, 12, tzinfo=UTC)):
+        assert instant.astimezone(zone.tzinfo).utcoffset() == (
+            instant.astimezone(ZoneInfo(name)).utcoffset()
+        )
+    assert _get_timezone_name(zone.tzinfo) == sent_as
+    assert zone.name == name
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("on_postgresql")
+def test_postgresql_reads_every_accepted_name_as_python_does() -> None:
+    """Each name's zone, as Django names it to SQL, gives PostgreSQL Python's wall clock."""
+    names = sorted(time_zone_names())
+    sent = [_get_timezone_name(time_zone(name)) for name in names]
+    instants = [datetime(2026, 7, 15, 12, tzinfo=UTC), datetime(2026, 1, 15, 12, tzinfo=UTC)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT z.name, i.instant, i.instant AT TIME ZONE z.sent "
+            "FROM unnest(%s::text[], %s::text[]) AS z (name, sent) "
+            "CROSS JOIN unnest(%s::timestamptz[]) AS i (instant)",
+            [names, sent, instants],
+        )
+        rows = cursor.fetchall()
+    assert len(rows) == 2 * len(names)
+    differ = [
+        (name, instant.isoformat(), local.isoformat())
+        for name, instant, local in rows
+        if local != instant.astimezone(ZoneInfo(name)).replace(tzinfo=None)
+    ]
+    assert differ == []

@@ -7,19 +7,24 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from analytics.api.serializers import HeatmapQuerySerializer
+from analytics.heatmap.presentation import EN_DASH
 from analytics.management.commands.call_heatmap import Command
 from analytics.models import User
 from tests.helpers import HEATMAP_URL, ROOT, MakeCall, demo_env, table_away
 
 pytestmark = pytest.mark.django_db
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
@@ -88,6 +93,8 @@ def test_a_terminal_without_block_characters_gets_ascii(seeded: None, agency_id:
         ["--tz", "America/New_York"],
         ["--metric", "meeting_rate", "--min-calls", "1"],
         ["--dense"],
+        ["--clock", "lead"],
+        ["--clock", "tz", "--tz", "Asia/Kolkata"],
     ],
 )
 def test_json_is_the_endpoint_body(
@@ -104,8 +111,73 @@ def test_json_is_the_endpoint_body(
     body = json.loads(printed)
     if "--dense" in options:
         assert len(body["heatmap"]) == 168
-    if "--tz" in options:
-        assert body["timezone"] == "America/New_York"
+    assert body["timezone"] == query.get("--tz", "UTC")
+    assert body["clock"] == query.get("--clock", "tz")
+
+
+@pytest.fixture
+def lead_seeded(make_call: MakeCall, today: date) -> date:
+    """Two days ago in New York: two calls at 22:00 and three at 10:00 lead-local (one
+    connected), and one to a number no zone can be found for. Returns that day."""
+    day = today - timedelta(days=2)
+    for hour, total in ((22, 2), (10, 3)):
+        at = datetime.combine(day, time(hour), tzinfo=NEW_YORK).astimezone(UTC)
+        for i in range(total):
+            joined = at if hour == 10 and i == 0 else None
+            make_call(created_at=at, joined_at=joined, phone_number="+1-212-555-0100")
+    make_call(created_at=datetime.combine(day, time(12), tzinfo=UTC), phone_number="")
+    return day
+
+
+def test_the_leads_clock_prints_its_two_counts(
+    lead_seeded: date, agency_id: uuid.UUID, today: date
+) -> None:
+    lines = run("--agency", str(agency_id), "--clock", "lead").splitlines()
+    start = today - timedelta(days=29)
+    assert lines[0] == (
+        f"Agency {agency_id}: {start} to {today} (30 days), window in UTC, days and hours "
+        "in each lead's local time."
+    )
+    best = lines.index("Best times (calls):")
+    assert lines[best + 1].split() == ["1.", f"{lead_seeded:%A}", "10:00", "3"]
+    assert lines[best + 2] == ""  # 22:00 had more calls, and is outside the hours
+    assert lines[-3] == "Totals: 5 calls, 1 connected (20.0%), 0 meetings booked (0.0%)."
+    assert lines[-2] == "Not placed: 1 calls (no single time zone for their number)."
+    assert lines[-1] == (
+        f"Outside the calling hours (08:00{EN_DASH}21:00, lead-local): 2 calls; best times "
+        "rank only hours inside them."
+    )
+
+
+def test_the_leads_clock_without_calling_hours(
+    lead_seeded: date, agency_id: uuid.UUID, settings: Any
+) -> None:
+    settings.ANALYTICS_CALLING_HOURS = None
+    output = run("--agency", str(agency_id), "--clock", "lead")
+    assert f"  1. {lead_seeded:%A} 10:00" in output
+    assert f"  2. {lead_seeded:%A} 22:00" in output
+    assert output.splitlines()[-1] == "Calling hours: none set (ANALYTICS_CALLING_HOURS is None)."
+
+
+def test_no_best_time_inside_the_calling_hours_is_said(
+    lead_seeded: date, agency_id: uuid.UUID, settings: Any
+) -> None:
+    settings.ANALYTICS_CALLING_HOURS = (11, 17)
+    lines = run("--agency", str(agency_id), "--clock", "lead").splitlines()
+    assert "  none: no slot inside the calling hours has any" in lines
+    outside = f"Outside the calling hours (11:00{EN_DASH}17:00, lead-local): 5 calls"
+    assert lines[-1].startswith(outside)
+
+
+def test_the_json_carries_both_counts(lead_seeded: date, agency_id: uuid.UUID) -> None:
+    body = json.loads(run("--agency", str(agency_id), "--clock", "lead", "--json"))
+    assert (body["clock"], body["unplaced_calls"], body["outside_calling_hours"]) == ("lead", 1, 2)
+    viewer = json.loads(run("--agency", str(agency_id), "--json"))
+    assert (viewer["clock"], viewer["unplaced_calls"], viewer["outside_calling_hours"]) == (
+        "tz",
+        None,
+        None,
+    )
 
 
 def test_an_agency_known_only_by_its_users_gets_an_empty_grid(user: User) -> None:
@@ -122,9 +194,11 @@ def test_help_is_the_endpoints_parameter_help() -> None:
     helps = {action.dest: action.help for action in parser._actions}
     fields = HeatmapQuerySerializer().fields.items()
     endpoint = {name: field.help_text.replace("`", "") for name, field in fields}
-    for name, default in [("period", "30d"), ("metric", "calls"), ("tz", "UTC"), ("min_calls", 20)]:
+    defaults = [("period", "30d"), ("metric", "calls"), ("tz", "UTC"), ("min_calls", 20)]
+    for name, default in [*defaults, ("clock", "tz")]:
         assert helps[name] == f"{endpoint[name]} (default {default})".replace("%", "%%")
     assert helps["campaign_id"] == endpoint["campaign_id"]
+    assert "--clock {tz,lead}" in text
 
 
 @pytest.mark.parametrize(
@@ -139,6 +213,7 @@ def test_help_is_the_endpoints_parameter_help() -> None:
         (["--agency", "{agency}", "--campaign-id", "x"], "--campaign-id: Must be a valid UUID."),
         (["--agency", "{agency}", "--period", "1y"], "argument --period: invalid choice"),
         (["--agency", "{agency}", "--metric", "vibes"], "argument --metric: invalid choice"),
+        (["--agency", "{agency}", "--clock", "LEAD"], "argument --clock: invalid choice"),
         ([], "the following arguments are required: --agency"),
     ],
 )

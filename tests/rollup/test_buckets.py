@@ -9,7 +9,7 @@ import pytest
 
 from analytics.heatmap.query import heatmap_window, window_bounds
 from analytics.heatmap.vocabulary import Period
-from analytics.rollup.buckets import buckets_answer_exactly
+from analytics.rollup.buckets import buckets_answer_exactly, offsets_answer_exactly
 
 TODAY = date(2026, 12, 1)
 
@@ -87,3 +87,16 @@ def test_bounds_off_a_bucket_edge_are_not_exact() -> None:
     fixed = timezone(timedelta(hours=5, minutes=45))
     edge = datetime(2026, 11, 1, tzinfo=UTC)
     assert buckets_answer_exactly(fixed, edge, edge + timedelta(days=7))
+
+
+# --- the lead's clock: every zone of the map at once --------------------------------------
+
+
+def test_offsets_of_whole_quarter_hours_changing_on_bucket_edges_are_exact() -> None:
+    """What the lead's clock asks of the map's offsets over a window (in seconds)."""
+    edge = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    assert offsets_answer_exactly([edge, edge + timedelta(minutes=45)], [-18000, 20700, 49500])
+    assert offsets_answer_exactly([], [])
+    assert not offsets_answer_exactly([edge + timedelta(minutes=7)], [0])
+    assert not offsets_answer_exactly([edge + timedelta(microseconds=1)], [0])
+    assert not offsets_answer_exactly([edge], [1172])  # Amsterdam's +0:19:32

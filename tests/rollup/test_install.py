@@ -8,10 +8,13 @@ starts from an empty ``calls`` table and leaves the rollup uninstalled
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import itertools
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,8 +35,17 @@ from hypothesis.stateful import (
 )
 
 from analytics.exceptions import RollupError
+from analytics.heatmap.lead_clock import e164_digits, shipped_map
 from analytics.heatmap.query import HeatmapQuery
-from analytics.heatmap.selectors import count_rollup_by_slot, reads_rollup, scan_calls_for
+from analytics.heatmap.selectors import (
+    SlotCounts,
+    count_lead_calls_by_slot,
+    count_rollup_by_slot,
+    count_rollup_lead_by_slot,
+    reads_rollup,
+    scan_calls_for,
+)
+from analytics.heatmap.vocabulary import Clock
 from analytics.models import Call
 from analytics.rollup import install as rollup_install
 from analytics.rollup import state as rollup_state
@@ -44,11 +56,13 @@ from tests.helpers import (
     CAMPAIGNS,
     CLIENTS,
     END_REASONS,
+    PHONE_NUMBERS,
     ROLLUP_ZONES,
     STATUSES,
     empty_calls,
     ended_call,
     insert_calls,
+    oracle_lead_heatmap,
     query_for,
     random_call,
     sql,
@@ -57,6 +71,12 @@ from tests.helpers import (
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
 
+#: The release of the map this version of the app ships, which its migrations load.
+SHIPPED = shipped_map().version
+
+#: The app's time-zone map, which install copies into the rollup.
+MAP_TABLES = "analytics_lead_prefix_range, analytics_lead_zone_map"
+
 
 def assert_rollup_equals_raw(agency_id: uuid.UUID, query: HeatmapQuery) -> None:
     assert count_rollup_by_slot(agency_id=agency_id, query=query) == scan_calls_for(
@@ -64,12 +84,68 @@ def assert_rollup_equals_raw(agency_id: uuid.UUID, query: HeatmapQuery) -> None:
     )
 
 
+def lead_query(zone: str, **filters: Any) -> HeatmapQuery:
+    """:func:`query_for` on the lead's clock: the window in ``zone``, each call in the lead's."""
+    return dataclasses.replace(query_for(zone, **filters), clock=Clock.LEAD)
+
+
+def as_oracle(counted: SlotCounts) -> tuple[dict[tuple[int, int], list[int]], int | None]:
+    """An answer in the shape :func:`oracle_lead_heatmap` gives."""
+    cells = {
+        (cell.day, cell.hour): [cell.total_calls, cell.connected_calls, cell.meetings_booked]
+        for cell in counted.cells
+    }
+    return cells, counted.unplaced
+
+
+def lead_from_rollup(agency_id: uuid.UUID, query: HeatmapQuery) -> SlotCounts:
+    assert reads_rollup(query)
+    return count_rollup_lead_by_slot(agency_id=agency_id, query=query)
+
+
+def lead_from_raw(agency_id: uuid.UUID, query: HeatmapQuery) -> SlotCounts:
+    return count_lead_calls_by_slot(
+        agency_id=agency_id,
+        start=query.start,
+        end=query.end,
+        campaign_id=query.campaign_id,
+        client_id=query.client_id,
+    )
+
+
+def lead_from_oracle(
+    agency_id: uuid.UUID, query: HeatmapQuery
+) -> tuple[dict[tuple[int, int], list[int]], int]:
+    """The oracle's answer (``phonenumbers``' own map, Python's zones) for the query's calls."""
+    calls = Call.objects.filter(agency_id=agency_id)
+    if query.campaign_id is not None:
+        calls = calls.filter(campaign_id=query.campaign_id)
+    if query.client_id is not None:
+        calls = calls.filter(client_id=query.client_id)
+    return oracle_lead_heatmap(calls, start=query.start, end=query.end)
+
+
+def assert_lead_rollup_equals_raw_and_oracle(agency_id: uuid.UUID, query: HeatmapQuery) -> None:
+    rolled = lead_from_rollup(agency_id, query)
+    assert rolled == lead_from_raw(agency_id, query)
+    assert as_oracle(rolled) == lead_from_oracle(agency_id, query)
+
+
 def copy_calls(calls: list[Call]) -> None:
     """``COPY calls FROM STDIN``, through whichever driver this run uses."""
-    columns = ("id", "agency_id", "campaign_id", "client_id", "status", "created_at", "end_reason")
+    columns = (
+        "id",
+        "agency_id",
+        "campaign_id",
+        "client_id",
+        "status",
+        "created_at",
+        "end_reason",
+        "phone_number",
+    )
     lines = "".join(
         "\t".join(
-            "\\N" if value is None else str(value)
+            "\\N" if value is None else copy_text(value)
             for value in (
                 call.id,
                 call.agency_id,
@@ -78,6 +154,7 @@ def copy_calls(calls: list[Call]) -> None:
                 call.status,
                 call.created_at.isoformat(),
                 call.end_reason,
+                call.phone_number,
             )
         )
         + "\n"
@@ -94,6 +171,11 @@ def copy_calls(calls: list[Call]) -> None:
             cursor.copy_expert(statement, io.StringIO(lines))
     if not connection.get_autocommit():
         raw.commit()
+
+
+def copy_text(value: object) -> str:
+    """A value in COPY's text format: a tab or backslash in a phone number escaped."""
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t")
 
 
 # --- kept current by the triggers -------------------------------------------------------
@@ -173,9 +255,17 @@ class RollupAgainstCalls(RuleBasedStateMachine):
         self.rng.seed(seed)
         Call.objects.filter(id__in=self.some_ids(count)).delete()
 
+    @rule(seed=st.integers(), count=st.integers(1, 20))
+    def change_phone_number(self, seed: int, count: int) -> None:
+        """Another number, in another zone group, formatted, or no number at all."""
+        self.rng.seed(seed)
+        for call_id in self.some_ids(count):
+            number = self.rng.choice(PHONE_NUMBERS)
+            Call.objects.filter(id=call_id).update(phone_number=number)
+
     @rule()
     def edit_what_does_not_count(self) -> None:
-        sql("UPDATE calls SET phone_number = md5(random()::text)")
+        sql("UPDATE calls SET duration_seconds = 60, ended_at = created_at + interval '1 minute'")
 
     @rule(seed=st.integers())
     def roll_back(self, seed: int) -> None:
@@ -211,12 +301,16 @@ class RollupAgainstCalls(RuleBasedStateMachine):
             campaign = self.rng.choice(CAMPAIGNS[1:])
             client = self.rng.choice(CLIENTS)
             assert_rollup_equals_raw(agency_id, query_for(zone, campaign=campaign, client=client))
+            # Against the oracle alone: the raw scan is proven against it elsewhere (and
+            # below, after each kind of write), and costs several times the rollup's read.
+            lead = lead_query(zone, campaign=self.rng.choice(CAMPAIGNS))
+            assert as_oracle(lead_from_rollup(agency_id, lead)) == lead_from_oracle(agency_id, lead)
         assert rollup_differences(using="default") == []
 
 
 def test_random_writes_of_every_kind_keep_the_rollup_equal_to_calls(rollup: None) -> None:
-    """The machine above, run against the installed rollup."""
-    assert rollup_state.rollup_ready("default")
+    """The machine above, run against the installed rollup, both clocks."""
+    assert rollup_state.rollup_places_leads("default")
     run_state_machine_as_test(
         RollupAgainstCalls,
         settings=hypothesis_settings(
@@ -226,6 +320,57 @@ def test_random_writes_of_every_kind_keep_the_rollup_equal_to_calls(rollup: None
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+def test_every_kind_of_write_keeps_the_lead_clock_as_the_raw_scan_and_the_oracle_place_it(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    """After each kind of write, committed: the rollup's lead answer is the raw scan's and
+    the oracle's, with and without the filters, in two of the rollup's zones each time
+    (all of them in turn)."""
+    rng = random.Random(19)
+    today = utc_today()
+    zones = itertools.cycle(ROLLUP_ZONES)
+
+    def check(write: str) -> None:
+        for zone in (next(zones), next(zones)):
+            for filters in ({}, {"campaign": CAMPAIGNS[1]}, {"client": CLIENTS[2]}):
+                query = lead_query(zone, **filters)
+                rolled = lead_from_rollup(rollup_agency, query)
+                assert rolled == lead_from_raw(rollup_agency, query), (write, zone, filters)
+                assert as_oracle(rolled) == lead_from_oracle(rollup_agency, query), write
+        assert rollup_differences(using="default") == [], write
+
+    def some_calls(count: int) -> list[uuid.UUID]:
+        ids = list(Call.objects.order_by("id").values_list("id", flat=True))
+        return rng.sample(ids, min(count, len(ids)))
+
+    insert_calls([random_call(rng, [rollup_agency], today) for _ in range(400)])
+    check("insert")
+    placed = Call.objects.filter(status="ended", phone_number="+12125550100")
+    assert placed.exists()  # New York, in the sample
+    for number in ("+44 7911 123456", "+977 1 4412345", "(212) 555-0100", None):
+        Call.objects.filter(id__in=some_calls(40)).update(phone_number=number)
+        check(f"phone_number -> {number}")
+    sql(
+        "UPDATE calls SET created_at = created_at + interval '97 minutes' WHERE id = ANY(%s)",
+        [some_calls(60)],
+    )
+    check("created_at")
+    Call.objects.filter(id__in=some_calls(60)).update(status="in_progress")
+    check("status: re-opened")
+    Call.objects.filter(status="in_progress").update(status="ended")
+    check("status: ended")
+    Call.objects.filter(id__in=some_calls(50)).delete()
+    check("delete")
+    copy_calls([random_call(rng, [rollup_agency], today) for _ in range(80)])
+    check("COPY")
+    fold_pending(using="default")
+    check("fold")
+    sql("TRUNCATE calls")
+    check("TRUNCATE")
+    insert_calls([random_call(rng, [rollup_agency], today) for _ in range(50)])
+    check("insert after TRUNCATE")
 
 
 def test_a_committed_write_shows_in_the_next_answer_a_rolled_back_one_never(
@@ -351,11 +496,13 @@ def owner_role() -> Iterator[str]:
     sql(f"ALTER TABLE calls OWNER TO {role}")
     sql(f"GRANT USAGE, CREATE ON SCHEMA public TO {role}")
     sql(f'GRANT CREATE ON DATABASE "{database}" TO {role}')
+    sql(f"GRANT SELECT ON {MAP_TABLES} TO {role}")
     yield role
     sql("RESET ROLE")
     uninstall(using="default")
     sql(f'ALTER TABLE calls OWNER TO "{previous_owner}"')
     sql(f'REVOKE CREATE ON DATABASE "{database}" FROM {role}')
+    sql(f"REVOKE SELECT ON {MAP_TABLES} FROM {role}")
 
 
 @needs_session
@@ -378,6 +525,13 @@ def test_a_missing_privilege_is_named_and_nothing_is_left_behind(owner_role: str
     sql(f'REVOKE CREATE ON DATABASE "{database}" FROM {owner_role}')
     sql(f"SET ROLE {owner_role}")
     with pytest.raises(RollupError, match=f"lacks the CREATE privilege on database '{database}'"):
+        install(using="default")
+    sql("RESET ROLE")
+    assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
+    sql(f'GRANT CREATE ON DATABASE "{database}" TO {owner_role}')
+    sql(f"REVOKE SELECT ON {MAP_TABLES} FROM {owner_role}")
+    sql(f"SET ROLE {owner_role}")
+    with pytest.raises(RollupError, match=f"GRANT SELECT ON .* TO {owner_role}"):
         install(using="default")
     sql("RESET ROLE")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
@@ -436,6 +590,13 @@ class Writers:
             thread.join(timeout=30)
         assert not self.errors, self.errors
 
+    def wait_for(self, writes: int, seconds: float = 30.0) -> None:
+        """Until the writers have made ``writes`` writes in all."""
+        deadline = time.monotonic() + seconds
+        while self.writes < writes and not self.errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.writes >= writes, self.errors
+
     def write(self, n: int) -> None:
         from django.db import connections
 
@@ -449,6 +610,7 @@ class Writers:
                     status="in_progress",
                     created_at=created,
                     campaign_id=rng.choice(CAMPAIGNS),
+                    phone_number=rng.choice(PHONE_NUMBERS),
                 )
                 open_calls = Call.objects.filter(agency_id=self.agency_id, status="in_progress")
                 ending = list(open_calls.values_list("id", flat=True)[:3])
@@ -528,3 +690,73 @@ def test_a_truncate_during_the_backfill_fails_the_install_cleanly(
     with pytest.raises(RollupError, match="truncated while the rollup was being built"):
         install(using="default")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
+
+
+# --- a newer time-zone map ---------------------------------------------------------------
+
+
+def group_of(phone_number: str) -> int:
+    """The zone group the shipped map gives ``phone_number`` (its id in the app's tables)."""
+    zone_map = shipped_map()
+    digits = e164_digits(phone_number)
+    assert digits is not None
+    return zone_map.groups.index(zone_map.zones_for(digits)) + 1
+
+
+def ship_a_newer_map() -> None:
+    """What a release with a regenerated map does to the app's tables, in miniature: New
+    York's numbers now in London's zones, under a new version."""
+    sql(
+        "UPDATE analytics_lead_prefix_range SET group_id = %s WHERE group_id = %s",
+        [group_of("+447911123456"), group_of("+12125550100")],
+    )
+    sql("UPDATE analytics_lead_zone_map SET version = 'newer'")
+    rollup_state.forget()
+
+
+def test_a_newer_map_is_remapped_online_while_writers_write(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    rng = random.Random(23)
+    today = utc_today()
+    calls = [random_call(rng, [rollup_agency], today) for _ in range(2000)]
+    for call in calls[:300]:
+        call.status, call.phone_number = "ended", "+12125550100"
+    insert_calls(calls)
+    before = lead_from_rollup(rollup_agency, lead_query("UTC"))
+    ship_a_newer_map()
+    assert not reads_rollup(lead_query("UTC"))  # counted by the older map: the scan answers
+    assert reads_rollup(query_for("UTC"))  # the viewer's clock still reads the rollup
+    lines: list[str] = []
+    with Writers(rollup_agency) as writers:
+        report = install(using="default", progress=lines.append)
+        rollup_state.forget()
+        writers.wait_for(20)  # and some after it, counted by the new map
+    assert (report.remapped, report.remapped_from, report.map_version) == (True, SHIPPED, "newer")
+    assert any("rebuilding it for that map" in line for line in lines)
+    assert rollup_state.read_state("default").map_current
+    assert rollup_differences(using="default") == []
+    for zone in ROLLUP_ZONES:
+        for filters in ({}, {"campaign": CAMPAIGNS[1]}):
+            query = lead_query(zone, **filters)
+            assert lead_from_rollup(rollup_agency, query) == lead_from_raw(rollup_agency, query)
+    assert lead_from_rollup(rollup_agency, lead_query("UTC")) != before
+    assert install(using="default").already_installed  # nothing more to do
+
+
+def test_a_failed_remap_leaves_no_rollup_and_the_scan_answers(
+    rollup: None, rollup_agency: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ended_call(rollup_agency)
+    ship_a_newer_map()
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1/0")
+
+    monkeypatch.setattr(rollup_install, "backfill", fail)
+    with pytest.raises(RollupError, match="division by zero"):
+        install(using="default")
+    assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
+    assert not reads_rollup(query_for("UTC"))
+    assert not reads_rollup(lead_query("UTC"))

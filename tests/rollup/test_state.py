@@ -7,6 +7,7 @@ On a real PostgreSQL server; each test commits and leaves the rollup uninstalled
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any
 
 import pytest
@@ -14,12 +15,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from analytics.checks import check_heatmap_settings, check_rollup_source
+from analytics.heatmap.lead_clock import shipped_map
 from analytics.heatmap.selectors import reads_rollup
 from analytics.rollup import state as rollup_state
 from analytics.rollup.install import install
 from tests.helpers import query_for, sql
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
+
+#: The release of the map this version of the app ships, which its migrations load.
+SHIPPED = shipped_map().version
 
 
 def test_the_rollup_source_setting_is_checked(settings: Any) -> None:
@@ -43,3 +48,21 @@ def test_a_rollup_whose_triggers_are_gone_is_not_read(rollup: None) -> None:
         call_command("heatmap_rollup", "status", stdout=io.StringIO())
     install(using="default")  # a rollup that is not current is installed afresh
     assert reads_rollup(query_for("UTC"))
+
+
+def test_a_rollup_counting_by_another_map_leaves_the_lead_clock_to_calls_and_says_so_once(
+    rollup: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert rollup_state.rollup_places_leads("default")
+    newer = f"newer-{uuid.uuid4().hex[:8]}"  # a pair of maps this process has not told of
+    sql("UPDATE analytics_lead_zone_map SET version = %s", [newer])
+    rollup_state.forget()
+    assert rollup_state.rollup_ready("default")  # the viewer's clock is unaffected
+    assert not rollup_state.rollup_places_leads("default")
+    for _ in range(3):
+        rollup_state.forget()
+        assert not rollup_state.rollup_places_leads("default")
+    told = [record for record in caplog.records if "time-zone map" in record.getMessage()]
+    assert len(told) == 1
+    assert f"phonenumbers {SHIPPED}, the app's tables hold {newer}" in told[0].getMessage()
+    assert "python manage.py heatmap_rollup install" in told[0].getMessage()

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,20 +77,35 @@ def demo_server(demo_env: dict[str, str]) -> Iterator[tuple[str, str]]:
         server.wait(timeout=10)
 
 
-def test_demo_serves_a_real_heatmap(demo_server: tuple[str, str]) -> None:
-    base_url, token = demo_server
+def get_json(base_url: str, token: str, query: str) -> Any:
     request = urllib.request.Request(
-        f"{base_url}/api/dashboard-heatmap?period=30d&metric=connected",
+        f"{base_url}/api/dashboard-heatmap?{query}",
         headers={"Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
-        body = json.load(response)
+        return json.load(response)
+
+
+def test_demo_serves_a_real_heatmap(demo_server: tuple[str, str]) -> None:
+    base_url, token = demo_server
+    body = get_json(base_url, token, "period=30d&metric=connected")
     assert body["metric"] == "connected"
     assert len(body["heatmap"]) > 20
     assert len(body["best_times"]) == 5
     assert all(cell["connected_calls"] <= cell["total_calls"] for cell in body["heatmap"])
     assert sum(cell["meetings_booked"] for cell in body["heatmap"]) > 0
+
+    # The lead's clock: leads in many zones, some numbers no zone can be found for, and
+    # some calls made outside the calling hours of the lead's day.
+    lead = get_json(base_url, token, "period=30d&metric=connected&clock=lead")
+    placed = sum(cell["total_calls"] for cell in lead["heatmap"])
+    assert placed + lead["unplaced_calls"] == sum(cell["total_calls"] for cell in body["heatmap"])
+    assert 0.02 < lead["unplaced_calls"] / (placed + lead["unplaced_calls"]) < 0.1
+    outside = [cell for cell in lead["heatmap"] if not 8 <= cell["hour"] < 21]
+    assert lead["outside_calling_hours"] == sum(cell["total_calls"] for cell in outside) > 0
+    assert len(lead["best_times"]) == 5
+    assert all(8 <= best["hour"] < 21 for best in lead["best_times"])
 
 
 def test_demo_is_repeatable(demo_env: dict[str, str]) -> None:

@@ -17,10 +17,12 @@ from rest_framework.renderers import JSONRenderer
 from analytics.api.serializers import HeatmapQuerySerializer, HeatmapSerializer
 from analytics.exceptions import HeatmapError
 from analytics.heatmap import presentation
+from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import heatmap_for, require_agency
 from analytics.heatmap.vocabulary import (
     CAMPAIGN_ID,
     CLIENT_ID,
+    CLOCK,
     METRIC,
     MIN_CALLS,
     PERIOD,
@@ -39,6 +41,7 @@ QUERY_PARAMETERS: tuple[tuple[Parameter[Any], str | None], ...] = (
     (MIN_CALLS, "N"),
     (CAMPAIGN_ID, "UUID"),
     (CLIENT_ID, "UUID"),
+    (CLOCK, None),
 )
 QUERY_OPTIONS = tuple(parameter.name for parameter, _ in QUERY_PARAMETERS)
 
@@ -106,7 +109,7 @@ class Command(BaseCommand):
             body = JSONRenderer().render(HeatmapSerializer(result).data)
             self.stdout.write(body.decode())
             return
-        self.write_heatmap(agency_id, result, min_calls=query.min_calls)
+        self.write_heatmap(agency_id, result, query=query)
 
     def query_from(self, options: dict[str, Any]) -> dict[str, str]:
         """The options given, as the endpoint's query string would carry them.
@@ -118,8 +121,8 @@ class Command(BaseCommand):
             query["dense"] = "true"
         return query
 
-    def write_heatmap(self, agency_id: UUID, result: Heatmap, *, min_calls: int) -> None:
-        metric = result.metric
+    def write_heatmap(self, agency_id: UUID, result: Heatmap, *, query: HeatmapQuery) -> None:
+        metric, min_calls = result.metric, query.min_calls
         grid = presentation.build_grid(result, min_calls=min_calls)
         blocks = presentation.blocks_for(getattr(self.stdout, "encoding", None))
         name = presentation.metric_name(metric)
@@ -127,7 +130,7 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(
             f"Agency {agency_id}: {result.start_date} to {result.end_date} ({days} days), "
-            f"hours in {result.timezone}."
+            f"{presentation.clock_caption(result)}."
         )
         top = presentation.format_value(grid.maximum, is_rate=metric.is_rate, decimals=1)
         scope = f" among slots with {min_calls}+ calls" if metric.is_rate else ""
@@ -138,7 +141,10 @@ class Command(BaseCommand):
         write("")
         write(f"Best times ({name}):")
         if not result.best_times:
-            write("  none: no slot has any" + (f" with {min_calls}+ calls" if scope else ""))
+            within = " inside the calling hours" if query.calling_hours else ""
+            write(
+                f"  none: no slot{within} has any" + (f" with {min_calls}+ calls" if scope else "")
+            )
         for rank, best in enumerate(presentation.best_times_text(result), start=1):
             sample = f" of {best.total_calls} calls" if best.total_calls is not None else ""
             write(f"  {rank}. {best.label:<16} {best.value}{sample}")
@@ -148,3 +154,7 @@ class Command(BaseCommand):
             f"Totals: {totals.calls} calls, {totals.connected} connected "
             f"({totals.connect_rate}), {totals.meetings} meetings booked ({totals.meeting_rate})."
         )
+        lead_clock = presentation.lead_clock_text(result, query.calling_hours)
+        if lead_clock is not None:
+            for line in presentation.lead_clock_lines(lead_clock):
+                write(line)

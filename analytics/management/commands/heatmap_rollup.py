@@ -17,6 +17,7 @@ from analytics.exceptions import RollupError
 from analytics.heatmap.vocabulary import parse_agency_id
 from analytics.rollup.inspect import (
     Difference,
+    RollupStatus,
     fold_pending,
     repair_rollup,
     rollup_differences,
@@ -44,7 +45,8 @@ class Command(BaseCommand):
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         install_action = actions.add_parser(
             "install",
-            help="Create the rollup and its triggers, backfill it online, mark it ready.",
+            help="Create the rollup and its triggers, backfill it online, mark it ready; on a "
+            "rollup counting by an older time-zone map, rebuild it for the app's.",
         )
         status_action = actions.add_parser(
             "status", help="Installed, ready, rows, size and buckets; exit 0 only when ready."
@@ -90,10 +92,27 @@ class Command(BaseCommand):
         if report.already_installed:
             self.stdout.write("The rollup is installed and ready; its functions are refreshed.")
             return
+        if report.remapped:
+            self.stdout.write(
+                f"Rebuilt for the time-zone map of phonenumbers {report.map_version} (it "
+                f"counted by {report.remapped_from or 'no map'}) in {report.seconds:.1f} s: "
+                f"{report.rows_counted:,} ended calls counted into "
+                f"{report.buckets_written:,} rollup rows; clock=lead reads it again."
+            )
+            self.stdout.write(
+                f"Writers of calls waited at most {report.longest_block_ms:.0f} ms, "
+                "while the new map was loaded."
+            )
+            return
         self.stdout.write(
             f"Installed and ready in {report.seconds:.1f} s: {report.rows_counted:,} ended calls "
             f"counted into {report.buckets_written:,} rollup rows."
         )
+        if report.map_version is None:
+            self.stdout.write(
+                "The app's tables hold no time-zone map, so clock=lead reads calls: run "
+                "python manage.py migrate analytics, then this install again."
+            )
         self.stdout.write(
             f"Writers of calls waited at most {report.longest_block_ms:.0f} ms, "
             "while the triggers were created."
@@ -113,10 +132,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Triggers on calls: {', '.join(status.triggers) or 'none'}.")
         self.stdout.write(
             f"Rows: {status.agency_rows:,} agency buckets, {status.segment_rows:,} "
-            f"campaign/client buckets, {status.pending_rows:,} pending deltas; "
-            f"{status.rollup_bytes / 2**20:,.1f} MiB "
+            f"campaign/client buckets, {status.lead_agency_rows:,} and "
+            f"{status.lead_segment_rows:,} of them on the lead's clock, "
+            f"{status.pending_rows:,} pending deltas; {status.rollup_bytes / 2**20:,.1f} MiB "
             f"(calls: {status.calls_bytes / 2**20:,.1f} MiB)."
         )
+        self.stdout.write(map_line(status))
         if status.oldest_bucket is not None:
             self.stdout.write(
                 f"Buckets from {status.oldest_bucket.isoformat()} "
@@ -174,11 +195,38 @@ def one_line_errors(parser: CommandParser) -> None:
     parser.error = error  # type: ignore[method-assign]
 
 
+def map_line(status: RollupStatus) -> str:
+    """Which time-zone map the lead grains count by, against the app's, and what to do."""
+    counted = f"phonenumbers {status.map_version}" if status.map_version else "no map"
+    app = f"phonenumbers {status.app_map_version}" if status.app_map_version else "no map"
+    if status.remapping:
+        return (
+            f"Time-zone map: being rebuilt for {counted} (the app's: {app}); clock=lead reads "
+            "calls until the install running now finishes, or run "
+            "python manage.py heatmap_rollup install again if none is."
+        )
+    if status.map_current:
+        return f"Time-zone map: {counted}, as the app's tables hold; clock=lead reads the rollup."
+    if status.app_map_version is None:
+        return (
+            f"Time-zone map: the rollup counts by {counted}, and the app's tables hold none; "
+            "clock=lead reads calls until you run python manage.py migrate analytics, then "
+            "python manage.py heatmap_rollup install."
+        )
+    return (
+        f"Time-zone map: the rollup counts by {counted}, the app's tables hold {app}; "
+        "clock=lead reads calls until you run python manage.py heatmap_rollup install, "
+        "which rebuilds the rollup for the app's map online."
+    )
+
+
 def describe(difference: Difference) -> str:
     """One line: where, and the rollup's counts against the fresh ones (total/connected/booked)."""
     where = f"agency {difference.agency_id}"
-    if difference.grain == "segment":
+    if difference.grain in ("segment", "lead_segment"):
         where += f" campaign {difference.campaign_id} client {difference.client_id}"
+    if difference.lead_group is not None:
+        where += f" lead zone group {difference.lead_group}"
     rollup = "/".join(map(str, difference.rollup))
     fresh = "/".join(map(str, difference.fresh))
     return f"{where} at {difference.bucket.isoformat()}: rollup {rollup}, calls {fresh}"

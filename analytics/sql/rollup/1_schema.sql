@@ -25,7 +25,14 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.rollup_state (
     ready_at timestamptz NULL,
     -- Set by every TRUNCATE of calls: one during an install's backfill would leave the
     -- counted snapshot standing, so the install then fails and is run again.
-    truncated_at timestamptz NULL
+    truncated_at timestamptz NULL,
+    -- The phonenumbers release of the time-zone map that lead_group() holds, copied from
+    -- the app's tables by load_lead_map(); the lead's clock is read from the rollup only
+    -- while the app's tables hold the same release.
+    map_version text NULL,
+    -- True while install rebuilds the grains for a newer map: the lead grains are
+    -- of the old map meanwhile, and fold() waits.
+    remapping boolean NOT NULL DEFAULT false
 );
 
 -- The unfiltered answer's grain: one row per agency and active bucket.
@@ -54,8 +61,36 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.segment_buckets (
 CREATE INDEX IF NOT EXISTS segment_buckets_client
     ON analytics_heatmap.segment_buckets (agency_id, client_id, bucket);
 
--- What the triggers append: per-bucket deltas of the campaign/client grain, which
--- fold() adds to both grains in the background. Appending takes no row lock, so
+-- The same two grains on the lead's clock, split by the zone group of the number called
+-- (analytics_lead_zone_group's id; 0 when the map cannot place the number: not E.164, or
+-- no prefix of it in the map). The group's UTC offset is not stored: the heatmap adds it
+-- when it reads, from Python's zone database, so a tzdata upgrade needs no rebuild.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.lead_agency_buckets (
+    agency_id uuid NOT NULL,
+    bucket timestamptz NOT NULL,
+    lead_group smallint NOT NULL,
+    total_calls integer NOT NULL,
+    connected_calls integer NOT NULL,
+    meetings_booked integer NOT NULL,
+    PRIMARY KEY (agency_id, bucket, lead_group)
+) WITH (fillfactor = 80);
+CREATE TABLE IF NOT EXISTS analytics_heatmap.lead_segment_buckets (
+    agency_id uuid NOT NULL,
+    campaign_id uuid NULL,
+    client_id uuid NULL,
+    bucket timestamptz NOT NULL,
+    lead_group smallint NOT NULL,
+    total_calls integer NOT NULL,
+    connected_calls integer NOT NULL,
+    meetings_booked integer NOT NULL,
+    CONSTRAINT lead_segment_buckets_key
+        UNIQUE NULLS NOT DISTINCT (agency_id, campaign_id, client_id, bucket, lead_group)
+) WITH (fillfactor = 80);
+CREATE INDEX IF NOT EXISTS lead_segment_buckets_client
+    ON analytics_heatmap.lead_segment_buckets (agency_id, client_id, bucket);
+
+-- What the triggers append: per-bucket deltas of the campaign/client/lead group grain,
+-- which fold() adds to all four grains in the background. Appending takes no row lock, so
 -- writers of the same bucket never wait for each other. Read beside the two grains
 -- through the views below, so an answer is exact before the fold as after it.
 CREATE TABLE IF NOT EXISTS analytics_heatmap.pending (
@@ -63,6 +98,7 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.pending (
     campaign_id uuid NULL,
     client_id uuid NULL,
     bucket timestamptz NOT NULL,
+    lead_group smallint NOT NULL,
     total_calls integer NOT NULL,
     connected_calls integer NOT NULL,
     meetings_booked integer NOT NULL
@@ -88,6 +124,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS analytics_heatmap.backfill_delta (
     campaign_id uuid NULL,
     client_id uuid NULL,
     bucket timestamptz NOT NULL,
+    lead_group smallint NOT NULL,
     total_calls bigint NOT NULL,
     connected_calls bigint NOT NULL,
     meetings_booked bigint NOT NULL
@@ -96,12 +133,14 @@ CREATE UNLOGGED TABLE IF NOT EXISTS analytics_heatmap.backfill_delta (
 ALTER TABLE analytics_heatmap.rollup_state ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.agency_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.segment_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.lead_agency_buckets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.lead_segment_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.backfill_delta ENABLE ROW LEVEL SECURITY;
 
--- What the heatmap reads (analytics.models.AgencyBucket, SegmentBucket): the folded
--- counts and the deltas not folded yet, side by side. The heatmap sums per weekday and
--- hour anyway, so a bucket in both adds up.
+-- What the heatmap reads (analytics.models.AgencyBucket, SegmentBucket, LeadAgencyBucket,
+-- LeadSegmentBucket): the folded counts and the deltas not folded yet, side by side. The
+-- heatmap sums per weekday and hour anyway, so a bucket in both adds up.
 CREATE OR REPLACE VIEW analytics_heatmap.agency_counts AS
     SELECT agency_id, bucket, total_calls, connected_calls, meetings_booked
     FROM analytics_heatmap.agency_buckets
@@ -115,4 +154,18 @@ CREATE OR REPLACE VIEW analytics_heatmap.segment_counts AS
     UNION ALL
     SELECT agency_id, campaign_id, client_id, bucket, total_calls, connected_calls,
            meetings_booked
+    FROM analytics_heatmap.pending;
+CREATE OR REPLACE VIEW analytics_heatmap.lead_agency_counts AS
+    SELECT agency_id, bucket, lead_group, total_calls, connected_calls, meetings_booked
+    FROM analytics_heatmap.lead_agency_buckets
+    UNION ALL
+    SELECT agency_id, bucket, lead_group, total_calls, connected_calls, meetings_booked
+    FROM analytics_heatmap.pending;
+CREATE OR REPLACE VIEW analytics_heatmap.lead_segment_counts AS
+    SELECT agency_id, campaign_id, client_id, bucket, lead_group, total_calls,
+           connected_calls, meetings_booked
+    FROM analytics_heatmap.lead_segment_buckets
+    UNION ALL
+    SELECT agency_id, campaign_id, client_id, bucket, lead_group, total_calls,
+           connected_calls, meetings_booked
     FROM analytics_heatmap.pending;

@@ -1,25 +1,35 @@
 -- The trigger functions that keep the rollup current (6_triggers.sql attaches them),
--- and fold(), which moves their deltas into the two grains.
+-- and fold(), which moves their deltas into the four grains.
 -- Part of the heatmap's rollup, run by analytics.rollup.sql in one transaction with the
 -- others, @calls@ replaced by the calls table's quoted, qualified name. Every statement may
 -- run again: CREATE ... IF NOT EXISTS, CREATE OR REPLACE.
 
--- Each statement on calls appends, per campaign/client bucket it touched, the rows after
--- it that count (+) less the rows before it that counted (-). Keys whose deltas cancel
--- (phone_number edited, analysis filled in without a booking) append nothing. Appends
+-- Each statement on calls appends, per campaign/client/lead group bucket it touched, the
+-- rows after it that count (+) less the rows before it that counted (-). Keys whose
+-- deltas cancel (a summary edited, analysis filled in without a booking) append nothing;
+-- a phone_number edited to another zone group moves the call between lead groups. Appends
 -- take no row lock: writers of one bucket never queue behind each other, and no order of
--- writes can deadlock. A write rolled back takes its deltas with it.
+-- writes can deadlock. A write rolled back takes its deltas with it. Each row's number is
+-- stripped once (OFFSET 0 keeps the subquery whole), then looked up (2_counting.sql).
 CREATE OR REPLACE FUNCTION analytics_heatmap.count_inserted()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     INSERT INTO analytics_heatmap.pending
-        (agency_id, campaign_id, client_id, bucket, total_calls, connected_calls, meetings_booked)
-    SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at),
-           count(*), sum(analytics_heatmap.is_connected(joined_at, end_reason::text)),
-           sum(analytics_heatmap.is_booked(analysis))
-    FROM new_rows
-    WHERE analytics_heatmap.is_ended(status::text)
-    GROUP BY 1, 2, 3, 4;
+        (agency_id, campaign_id, client_id, bucket, lead_group, total_calls, connected_calls,
+         meetings_booked)
+    SELECT agency_id, campaign_id, client_id, bucket,
+           analytics_heatmap.lead_group(analytics_heatmap.lead_key(n)),
+           count(*), sum(connected), sum(booked)
+    FROM (
+        SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at) AS bucket,
+               analytics_heatmap.stripped_number(phone_number) AS n,
+               analytics_heatmap.is_connected(joined_at, end_reason::text) AS connected,
+               analytics_heatmap.is_booked(analysis) AS booked
+        FROM new_rows
+        WHERE analytics_heatmap.is_ended(status::text)
+        OFFSET 0
+    ) AS counted
+    GROUP BY 1, 2, 3, 4, 5;
     RETURN NULL;
 END
 $$;
@@ -28,13 +38,21 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.count_deleted()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     INSERT INTO analytics_heatmap.pending
-        (agency_id, campaign_id, client_id, bucket, total_calls, connected_calls, meetings_booked)
-    SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at),
-           -count(*), -sum(analytics_heatmap.is_connected(joined_at, end_reason::text)),
-           -sum(analytics_heatmap.is_booked(analysis))
-    FROM old_rows
-    WHERE analytics_heatmap.is_ended(status::text)
-    GROUP BY 1, 2, 3, 4;
+        (agency_id, campaign_id, client_id, bucket, lead_group, total_calls, connected_calls,
+         meetings_booked)
+    SELECT agency_id, campaign_id, client_id, bucket,
+           analytics_heatmap.lead_group(analytics_heatmap.lead_key(n)),
+           -count(*), -sum(connected), -sum(booked)
+    FROM (
+        SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at) AS bucket,
+               analytics_heatmap.stripped_number(phone_number) AS n,
+               analytics_heatmap.is_connected(joined_at, end_reason::text) AS connected,
+               analytics_heatmap.is_booked(analysis) AS booked
+        FROM old_rows
+        WHERE analytics_heatmap.is_ended(status::text)
+        OFFSET 0
+    ) AS counted
+    GROUP BY 1, 2, 3, 4, 5;
     RETURN NULL;
 END
 $$;
@@ -43,20 +61,26 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.count_updated()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     INSERT INTO analytics_heatmap.pending
-        (agency_id, campaign_id, client_id, bucket, total_calls, connected_calls, meetings_booked)
-    SELECT agency_id, campaign_id, client_id, bucket, sum(total), sum(connected), sum(booked)
+        (agency_id, campaign_id, client_id, bucket, lead_group, total_calls, connected_calls,
+         meetings_booked)
+    SELECT agency_id, campaign_id, client_id, bucket,
+           analytics_heatmap.lead_group(analytics_heatmap.lead_key(n)),
+           sum(total), sum(connected), sum(booked)
     FROM (
         SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at) AS bucket,
-               1 AS total, analytics_heatmap.is_connected(joined_at, end_reason::text) AS connected,
+               analytics_heatmap.stripped_number(phone_number) AS n, 1 AS total,
+               analytics_heatmap.is_connected(joined_at, end_reason::text) AS connected,
                analytics_heatmap.is_booked(analysis) AS booked
         FROM new_rows WHERE analytics_heatmap.is_ended(status::text)
         UNION ALL
         SELECT agency_id, campaign_id, client_id, analytics_heatmap.bucket_of(created_at),
-               -1, -analytics_heatmap.is_connected(joined_at, end_reason::text),
+               analytics_heatmap.stripped_number(phone_number), -1,
+               -analytics_heatmap.is_connected(joined_at, end_reason::text),
                -analytics_heatmap.is_booked(analysis)
         FROM old_rows WHERE analytics_heatmap.is_ended(status::text)
+        OFFSET 0
     ) AS changed
-    GROUP BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3, 4, 5
     HAVING sum(total) <> 0 OR sum(connected) <> 0 OR sum(booked) <> 0;
     RETURN NULL;
 END
@@ -67,16 +91,18 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.count_truncated()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
     TRUNCATE analytics_heatmap.segment_buckets, analytics_heatmap.agency_buckets,
+        analytics_heatmap.lead_segment_buckets, analytics_heatmap.lead_agency_buckets,
         analytics_heatmap.pending;
     UPDATE analytics_heatmap.rollup_state SET truncated_at = clock_timestamp();
     RETURN NULL;
 END
 $$;
 
--- Move the pending deltas into both grains, in one statement: a reader sees them
+-- Move the pending deltas into the four grains, in one statement: a reader sees them
 -- either pending or folded, never both or neither. Rows appended meanwhile are not in
 -- this statement's snapshot and wait for the next fold. Buckets are upserted in key
--- order; one fold (or repair) runs at a time, and none before the install is ready.
+-- order; one fold (or repair) runs at a time, and none before the install is ready or
+-- while a remap rebuilds the grains (it counts on pending staying as its snapshot saw it).
 -- Returns the number of deltas moved. Run it every minute or so: pg_cron, the host's
 -- scheduler, or `manage.py heatmap_rollup fold` (docs/rollup.md).
 CREATE OR REPLACE FUNCTION analytics_heatmap.fold()
@@ -84,13 +110,40 @@ CREATE OR REPLACE FUNCTION analytics_heatmap.fold()
 DECLARE
     moved bigint;
 BEGIN
-    IF NOT COALESCE((SELECT ready FROM analytics_heatmap.rollup_state), false)
+    IF NOT COALESCE((SELECT ready AND NOT remapping FROM analytics_heatmap.rollup_state), false)
         OR NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics_heatmap'))
     THEN
         RETURN 0;
     END IF;
     WITH moved AS (
         DELETE FROM analytics_heatmap.pending RETURNING *
+    ),
+    lead_segments AS (
+        INSERT INTO analytics_heatmap.lead_segment_buckets AS r
+            (agency_id, campaign_id, client_id, bucket, lead_group, total_calls,
+             connected_calls, meetings_booked)
+        SELECT agency_id, campaign_id, client_id, bucket, lead_group,
+               sum(total_calls), sum(connected_calls), sum(meetings_booked)
+        FROM moved
+        GROUP BY 1, 2, 3, 4, 5
+        ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT ON CONSTRAINT lead_segment_buckets_key DO UPDATE SET
+            total_calls = r.total_calls + excluded.total_calls,
+            connected_calls = r.connected_calls + excluded.connected_calls,
+            meetings_booked = r.meetings_booked + excluded.meetings_booked
+    ),
+    lead_agencies AS (
+        INSERT INTO analytics_heatmap.lead_agency_buckets AS r
+            (agency_id, bucket, lead_group, total_calls, connected_calls, meetings_booked)
+        SELECT agency_id, bucket, lead_group,
+               sum(total_calls), sum(connected_calls), sum(meetings_booked)
+        FROM moved
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3
+        ON CONFLICT (agency_id, bucket, lead_group) DO UPDATE SET
+            total_calls = r.total_calls + excluded.total_calls,
+            connected_calls = r.connected_calls + excluded.connected_calls,
+            meetings_booked = r.meetings_booked + excluded.meetings_booked
     ),
     segments AS (
         INSERT INTO analytics_heatmap.segment_buckets AS r

@@ -15,9 +15,25 @@ export function describe(body: Heatmap): string {
   return `${body.timezone}: busiest slot ${busiest} calls; best ${best}`;
 }
 
-export async function loadHeatmap(token: string): Promise<string> {
+// The lead's clock: whose hours the cells are in, and the two counts, `null` on the viewer's.
+type Clock = Heatmap["clock"];
+
+export function leadClockNote(body: Heatmap): string {
+  const clock: "tz" | "lead" = body.clock;
+  const unplaced: number | null = body.unplaced_calls;
+  const outside: number | null = body.outside_calling_hours;
+  if (clock === "tz" || unplaced === null) {
+    return `hours in ${body.timezone}`;
+  }
+  const hours = outside === null ? "no calling hours set" : `${outside} outside the calling hours`;
+  return `lead-local hours; ${unplaced} calls not placed, ${hours}`;
+}
+
+export async function loadHeatmap(token: string, clock: Clock = "lead"): Promise<string> {
   const { data, error, response } = await client.GET("/api/dashboard-heatmap", {
-    params: { query: { period: "7d", metric: "connect_rate", tz: "America/New_York", dense: true } },
+    params: {
+      query: { period: "7d", metric: "connect_rate", tz: "America/New_York", dense: true, clock },
+    },
     headers: { Authorization: `Bearer ${token}` },
   });
   if (data !== undefined) {
@@ -29,7 +45,8 @@ export async function loadHeatmap(token: string): Promise<string> {
     const sample: number | undefined = slot?.total_calls;
     const zone: string = data.timezone;
     const from: string = data.period.start_date;
-    return `${describe(data)} (${cells} cells from ${from} in ${zone}; ${rate}, ${sample})`;
+    const note = leadClockNote(data);
+    return `${describe(data)} (${cells} cells from ${from} in ${zone}; ${rate}, ${sample}; ${note})`;
   }
   // Every error body of the operation: `{detail, code}`, or the 400's map of bad parameters.
   if (response.status === 400 && !("code" in error)) {
@@ -84,10 +101,15 @@ export function periodMessages(body: BadQuery): string[] {
   return messages ?? [];
 }
 
+export function clockMessages(body: BadQuery): string[] {
+  const messages: string[] | undefined = body["clock"];
+  return messages ?? [];
+}
+
 // The CSV operation: its 200 is the file's text.
 export async function downloadCsv(token: string): Promise<string | undefined> {
   const { data } = await client.GET("/api/dashboard-heatmap.csv", {
-    params: { query: { period: "30d", dense: true } },
+    params: { query: { period: "30d", dense: true, clock: "lead" } },
     headers: { Authorization: `Bearer ${token}` },
     parseAs: "text",
   });
