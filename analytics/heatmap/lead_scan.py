@@ -12,7 +12,9 @@ Python computed for the window (docs/performance.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,26 +23,52 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from analytics.heatmap.lead_clock import KEY_DIGITS, NOT_PLACED, LeadOffsets, lead_offsets
+from analytics.lead_map import loaded_map_version
 from analytics.models import CONNECTED, MEETING_BOOKED, LeadPrefixRange, LeadZoneGroup
 
 #: The counts every row of the scan's answer carries, in this order.
 COUNTS = ("total_calls", "connected_calls", "meetings_booked")
 
 
-def zone_groups(using: str) -> tuple[tuple[str, ...], ...]:
-    """The map's groups as ``using``'s tables hold them: group ``n`` is item ``n - 1``."""
+@dataclass(frozen=True)
+class LoadedMap:
+    """The map as ``using``'s tables hold it, in the forms the scans send to SQL."""
+
+    version: str | None
+    #: Group ``n``'s zones are ``groups[n - 1]``.
+    groups: tuple[tuple[str, ...], ...]
+    #: The range keys and their groups, as PostgreSQL array literals (``width_bucket``).
+    keys_literal: str
+    groups_literal: str
+
+
+def loaded_map(using: str) -> LoadedMap:
+    """The map in ``using``'s tables: one read of its version a request, the rest cached
+    per version (a newer map, loaded by ``migrate``, is read at the next request)."""
+    return _loaded_map(using, loaded_map_version(using))
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_map(using: str, version: str | None) -> LoadedMap:
     rows = LeadZoneGroup.objects.using(using).order_by("id").values_list("id", "zones")
     groups = []
     for expected, (number, zones) in enumerate(rows, start=1):
         if number != expected:
             raise ValueError(f"analytics_lead_zone_group is not numbered 1..n at {number}.")
         groups.append(tuple(zones.split()))
-    return tuple(groups)
+    ranges = LeadPrefixRange.objects.using(using).order_by("key").values_list("key", "group_id")
+    keys, group_ids = zip(*ranges, strict=True) if ranges else ((), ())
+    return LoadedMap(
+        version=version,
+        groups=tuple(groups),
+        keys_literal="{" + ",".join(map(str, keys)) + "}",
+        groups_literal="{" + ",".join(map(str, group_ids)) + "}",
+    )
 
 
 def offsets_for(using: str, start: datetime, end: datetime) -> LeadOffsets:
     """Every group's offsets over the window, by Python's zone database."""
-    return lead_offsets(zone_groups(using), start, end)
+    return lead_offsets(loaded_map(using).groups, start, end)
 
 
 def lead_hourly_rows(
@@ -57,7 +85,7 @@ def lead_hourly_rows(
     )
     inner_sql, inner_params = inner.query.sql_with_params()
     if connection.vendor == "postgresql":
-        sql, params = _postgresql_sql(inner_sql, offsets)
+        sql, params = _postgresql_sql(inner_sql, offsets, loaded_map(using))
     else:
         sql, params = _sqlite_sql(connection, inner_sql, offsets, start, end)
     with connection.cursor() as cursor:
@@ -85,52 +113,66 @@ _STRIPPED = (
     "replace(replace(replace(replace(replace(c.phone_number, ' ', ''), '-', ''), '.', ''), "
     "'(', ''), ')', '')"
 )
-#: ``n`` without its digits: E.164 leaves exactly '+'.
-_WITHOUT_DIGITS = "s.n"
-for _digit in "0123456789":
-    _WITHOUT_DIGITS = f"replace({_WITHOUT_DIGITS}, '{_digit}', '')"
-#: ``n`` is E.164: '+', a first digit 1-9, 7 to 15 digits in all (ASCII only).
+#: ``n`` is E.164: '+', a first digit 1-9, 7 to 15 digits in all (ASCII only). ``ltrim``
+#: with the digits leaves nothing of an all-digit string, in one call.
 _IS_E164 = (
-    f"(length(s.n) BETWEEN 8 AND 16 AND substr(s.n, 1, 1) = '+' AND substr(s.n, 2, 1) <> '0' "
-    f"AND {_WITHOUT_DIGITS} = '+')"
+    "(length(s.n) BETWEEN 8 AND 16 AND substr(s.n, 1, 1) = '+' AND substr(s.n, 2, 1) <> '0' "
+    "AND ltrim(substr(s.n, 2), '0123456789') = '')"
 )
 
 
+def lead_local_hour_sql(group: str, instant: str, offsets: LeadOffsets) -> str:
+    """SQL for the lead-local hour of ``instant`` (UTC) in zone group ``group``, NULL where
+    the group is 0 or its zones disagree. ``group`` is read once: the offsets' array
+    (:func:`array_literals`, the first parameter) starts with group 0's, all not placed.
+    """
+    segments = len(offsets.changes) + 1
+    seconds = (
+        f"NULLIF((%s::integer[])[{group} * {segments} "
+        f"+ width_bucket({instant}, %s::timestamptz[]) + 1], {NOT_PLACED})"
+    )
+    return f"date_trunc('hour', ({instant} AT TIME ZONE 'UTC') + {seconds} * interval '1 second')"
+
+
+@functools.lru_cache(maxsize=16)
+def array_literals(offsets: LeadOffsets) -> tuple[str, str]:
+    """The parameters of :func:`lead_local_hour_sql`, in its order, as PostgreSQL array
+    literals made once per window: adapting thousands of numbers per request would cost
+    the driver milliseconds, and a literal is folded into a constant once per query.
+    """
+    segments = len(offsets.changes) + 1
+    seconds = [NOT_PLACED] * segments + list(offsets.seconds)
+    changes = ",".join(f'"{change.isoformat()}"' for change in offsets.changes)
+    return "{" + ",".join(map(str, seconds)) + "}", "{" + changes + "}"
+
+
 def _postgresql_sql(
-    inner_sql: str, offsets: LeadOffsets
+    inner_sql: str, offsets: LeadOffsets, zone_map: LoadedMap
 ) -> tuple[str, tuple[list[Any], list[Any]]]:
-    changes = len(offsets.changes)
-    # The map's arrays are read once (OFFSET 0 keeps the planner from copying the
-    # subquery into every row); an array without NULLs is indexed in constant time.
+    """No CTE (a CTE scan would keep the scan from parallel workers); ``OFFSET 0`` keeps
+    the planner from copying the stripped number into each of its uses (it did: fourteen
+    times a row); the arrays are literals, constants once per query.
+    """
     key = (
         f"rpad(substr(s.n, 2, {KEY_DIGITS}), {KEY_DIGITS}, '0')::bigint * 10 "
         f"+ least(length(s.n) - 1, {KEY_DIGITS})"
     )
     sql = f"""
-WITH map AS MATERIALIZED (
-    SELECT array_agg(key ORDER BY key) AS keys, array_agg(group_id::integer ORDER BY key) AS groups
-    FROM {LeadPrefixRange._meta.db_table}
-), window_offsets AS MATERIALIZED (
-    SELECT %s::timestamptz[] AS changes, %s::integer[] AS seconds
-), placed AS (
+SELECT {lead_local_hour_sql("p.lead_group", "p.created_at", offsets)},
+    count(*), sum(p.connected), sum(p.booked)
+FROM (
     SELECT s.created_at, s.connected, s.booked,
-        CASE WHEN {_IS_E164} THEN map.groups[width_bucket({key}, map.keys)] ELSE 0 END AS lead_group
-    FROM map, (
-        SELECT c.created_at, c.connected, c.booked, {_STRIPPED} AS n FROM ({inner_sql}) AS c
+        CASE WHEN {_IS_E164} THEN (%s::integer[])[width_bucket({key}, %s::bigint[])]
+        ELSE 0 END AS lead_group
+    FROM (
+        SELECT c.created_at, c.connected, c.booked, {_STRIPPED} AS n
+        FROM ({inner_sql}) AS c OFFSET 0
     ) AS s
-), offset_of AS (
-    SELECT p.created_at, p.connected, p.booked,
-        CASE WHEN p.lead_group > 0 THEN NULLIF(w.seconds[
-            (p.lead_group - 1) * {changes + 1} + width_bucket(p.created_at, w.changes) + 1
-        ], {NOT_PLACED}) END AS seconds
-    FROM placed AS p, window_offsets AS w
-)
-SELECT date_trunc('hour', (created_at AT TIME ZONE 'UTC') + seconds * interval '1 second'),
-    count(*), sum(connected), sum(booked)
-FROM offset_of
+) AS p
 GROUP BY 1
 """
-    return sql, ([list(offsets.changes), list(offsets.seconds)], [])
+    before = [*array_literals(offsets), zone_map.groups_literal, zone_map.keys_literal]
+    return sql, (before, [])
 
 
 def _sqlite_sql(

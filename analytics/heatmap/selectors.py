@@ -16,8 +16,14 @@ from django.db.models.functions import ExtractHour, ExtractWeekDay
 from analytics.conf import conf
 from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
 from analytics.exceptions import MESSAGES, HeatmapError
-from analytics.heatmap.lead_clock import NOT_PLACED, LeadOffsets
-from analytics.heatmap.lead_scan import fold_lead_rows, lead_hourly_rows, offsets_for
+from analytics.heatmap.lead_clock import NOT_PLACED
+from analytics.heatmap.lead_scan import (
+    array_literals,
+    fold_lead_rows,
+    lead_hourly_rows,
+    lead_local_hour_sql,
+    offsets_for,
+)
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.ranking import rank_best_times
 from analytics.heatmap.vocabulary import (
@@ -226,7 +232,10 @@ def count_rollup_lead_by_slot(
         offsets = offsets_for(using, query.start, query.end)
         with connections[using].cursor() as cursor:
             cursor.execute(
-                _LEAD_ROLLUP_SQL.format(rows=inner_sql, segments=len(offsets.changes) + 1),
+                _LEAD_ROLLUP_SQL.format(
+                    local_hour=lead_local_hour_sql("b.lead_group", "b.bucket", offsets),
+                    rows=inner_sql,
+                ),
                 [*array_literals(offsets), *inner_params],
             )
             hourly = [
@@ -244,30 +253,15 @@ def count_rollup_lead_by_slot(
 
 #: The lead grains' rows of the window (``{rows}``), each at its bucket's lead-local hour:
 #: the UTC start plus the group's offset in the segment of the window the bucket starts
-#: in (:class:`~analytics.heatmap.lead_clock.LeadOffsets`), or NULL (not placed). A bucket
-#: lies inside one lead-local hour, as the exactness check in :func:`reads_rollup` makes
-#: sure. Buckets emptied by a moved or deleted call stay as zero rows until a repair.
-_LEAD_ROLLUP_SQL = f"""
-WITH window_offsets AS MATERIALIZED (
-    SELECT %s::timestamptz[] AS changes, %s::integer[] AS seconds
-)
-SELECT date_trunc('hour', (b.bucket AT TIME ZONE 'UTC') + CASE WHEN b.lead_group > 0 THEN
-        NULLIF(w.seconds[(b.lead_group - 1) * {{segments}} + width_bucket(b.bucket, w.changes) + 1],
-               {NOT_PLACED})
-    END * interval '1 second'),
-    sum(b.total_calls), sum(b.connected_calls), sum(b.meetings_booked)
-FROM ({{rows}}) AS b, window_offsets AS w
+#: in, or NULL (not placed). A bucket lies inside one lead-local hour, as the exactness
+#: check in :func:`reads_rollup` makes sure. Buckets emptied by a moved or deleted call
+#: stay as zero rows until a repair.
+_LEAD_ROLLUP_SQL = """
+SELECT {local_hour}, sum(b.total_calls), sum(b.connected_calls), sum(b.meetings_booked)
+FROM ({rows}) AS b
 GROUP BY 1
 HAVING sum(b.total_calls) <> 0
 """
-
-
-@functools.lru_cache(maxsize=16)
-def array_literals(offsets: LeadOffsets) -> tuple[str, str]:
-    """The offsets' two arrays as PostgreSQL array literals, made once per window: the
-    driver would spend milliseconds adapting thousands of numbers on every request."""
-    changes = ",".join(f'"{change.isoformat()}"' for change in offsets.changes)
-    return "{" + changes + "}", "{" + ",".join(map(str, offsets.seconds)) + "}"
 
 
 def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
