@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 import dj_database_url
@@ -100,6 +102,18 @@ def in_fresh_process(target: Callable[..., None], *args: Any, timeout: float) ->
     result = queue.get(timeout=timeout)
     process.join()
     return result
+
+
+def window(period: str) -> tuple[datetime, datetime]:
+    """The period's window in UTC, as the endpoint computes it for ``tz=UTC`` today."""
+    from analytics.heatmap.query import heatmap_window
+    from analytics.heatmap.vocabulary import Period
+
+    start_date, end_date = heatmap_window(Period(period), today=datetime.now(UTC).date())
+    return (
+        datetime.combine(start_date, time_of_day.min, tzinfo=UTC),
+        datetime.combine(end_date + timedelta(days=1), time_of_day.min, tzinfo=UTC),
+    )
 
 
 # --- the endpoint, and statements on a connection of our own -----------------------------

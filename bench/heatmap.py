@@ -11,7 +11,8 @@ peak memory growth in a fresh process. Then it measures the 15-minute rollup
 (:mod:`bench.rollup`): raw scan against rollup through the endpoint, the first
 request after a restart (``--restart``), writers with and without the rollup's
 triggers, the install under writers, and the load run, ending in one table of
-figures against goals. ``--rollup-only`` and ``--skip-rollup`` run one part.
+figures against goals, with ``clock=lead`` beside ``clock=tz`` on each source
+(:mod:`bench.lead`). ``--rollup-only`` and ``--skip-rollup`` run one part.
 ``--calls 100000 --agency-calls 40000`` makes a quick run. It is a program to run
 on demand, not a test.
 """
@@ -24,8 +25,7 @@ import statistics
 import sys
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from datetime import time as clock
+from datetime import UTC
 from typing import Any
 
 from bench import rollup
@@ -39,6 +39,7 @@ from bench.common import (
     statement_runner,
     statements_of,
     timed_ms,
+    window,
 )
 from bench.dataset import (
     BIG_AGENCY_ID,
@@ -74,17 +75,6 @@ FLOOR_QUERIES = {
     "GROUP BY 1) AS hourly GROUP BY 1, 2",
 }
 EDGE_QUERY = f"SELECT * FROM calls WHERE {_WHERE}"
-
-
-def window(period: str) -> tuple[datetime, datetime]:
-    from analytics.heatmap.query import heatmap_window
-    from analytics.heatmap.vocabulary import Period
-
-    start_date, end_date = heatmap_window(Period(period), today=datetime.now(UTC).date())
-    return (
-        datetime.combine(start_date, clock.min, tzinfo=UTC),
-        datetime.combine(end_date + timedelta(days=1), clock.min, tzinfo=UTC),
-    )
 
 
 def endpoint_runner(period: str, user_id: Any = BIG_AGENCY_USER_ID) -> Callable[[], Cells]:

@@ -61,7 +61,7 @@ from bench.common import (
     percentile,
     section,
 )
-from bench.dataset import CAMPAIGNS, CLIENTS, INSERT_CALLS
+from bench.dataset import CAMPAIGNS, CLIENTS, INSERT_CALLS, migrate_app_tables
 from heatmap_project.harness import (
     access_token,
     admin_connection,
@@ -112,6 +112,7 @@ def build_dataset(database_url: str, *, seed: float = 0.7) -> None:
             "DROP TYPE IF EXISTS call_status, call_end_reason"
         )
     create_reference_tables()
+    migrate_app_tables()  # the zone map the rollup's triggers place numbers with
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(%s)", [seed])
         for agency, calls in AGENCIES.items():

@@ -2,7 +2,8 @@
 
 Unfiltered and for one campaign, with both answers compared byte for byte on eight
 requests; the rollup's SQL alone (captured from a request, run on a connection of our
-own); and what a request costs besides that query.
+own); and what a request costs besides that query. The lead's clock is timed in the same
+rounds (:mod:`bench.lead`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from typing import Any
 
+from bench import lead
 from bench.common import (
     DATABASE,
     RAW,
@@ -137,8 +139,9 @@ def request_breakdown(run: Callable[[], object], repeat: int) -> None:
         print(f"  {number(statistics.median(values)):>7} ms    {key}")
 
 
-def compare_answers(period: str) -> None:
-    """Exit unless the rollup answers eight requests byte for byte as the raw scan does."""
+def compare_answers(period: str) -> bool:
+    """Exit unless the rollup answers eight requests byte for byte as the raw scan does,
+    and four ``clock=lead`` requests when it answers them; whether it does."""
     unfiltered = {"period": period}
     campaign = {"period": period, "campaign_id": str(CAMPAIGN_ID)}
     big = BIG_AGENCY_USER_ID
@@ -161,12 +164,21 @@ def compare_answers(period: str) -> None:
         "small agency": (unfiltered, SMALL_AGENCY_USER_ID),
         "tiny agency": (unfiltered, TINY_USER_ID),
     }
+    from_rollup = lead.rollup_answers_lead(period)
+    if from_rollup:
+        checked.update(lead.comparisons(period))
+    else:
+        print("the rollup does not answer clock=lead: the raw scan does (no lead rollup rows)")
     for name, (params, user) in checked.items():
         use_source(RAW)
         raw = answer_runner(params, user)()
         use_source(ROLLUP)
         run = answer_runner(params, user)
-        rollup_statement(run)  # it reads the rollup
+        if "clock" in params:
+            if not lead.rollup_reads(run):
+                raise SystemExit(f"the request {name} did not read the rollup")
+        else:
+            rollup_statement(run)  # it reads the rollup
         rolled = run()
         if raw != rolled:
             print(
@@ -186,6 +198,8 @@ def compare_answers(period: str) -> None:
         f"small agency {ended_calls(unfiltered, SMALL_AGENCY_USER_ID):,}; "
         f"tiny agency {ended_calls(unfiltered, TINY_USER_ID):,}"
     )
+    lead.describe_answer(period)
+    return from_rollup
 
 
 def measure_reads(database_url: str, *, period: str, rounds: int, explain: bool) -> list[Line]:
@@ -193,9 +207,12 @@ def measure_reads(database_url: str, *, period: str, rounds: int, explain: bool)
     section(f"3. the {period} answer through Django: raw scan against rollup")
     add_tiny_agency(database_url)
     try:
-        compare_answers(period)
+        from_rollup = compare_answers(period)
         with closing(connect(database_url)) as connection:
-            samples, fixed = time_reads(connection, period=period, rounds=rounds, plans=explain)
+            lead_reads = lead.lead_reads(connection, period=period, from_rollup=from_rollup)
+            samples, fixed = time_reads(
+                connection, period=period, rounds=rounds, plans=explain, lead_reads=lead_reads
+            )
     finally:
         remove_tiny_agency(database_url)
 
@@ -220,13 +237,16 @@ def measure_reads(database_url: str, *, period: str, rounds: int, explain: bool)
     tiny = samples["endpoint, rollup, tiny agency, unfiltered"]
     lines.append(Line("  request's fixed cost (endpoint - query)", with_=f"{number(fixed)} ms"))
     lines.append(Line("  whole request, tiny agency", with_=tiny.show()))
+    lines += lead.lines(samples, period)
+    lines.append(lead.first_offsets_line(database_url, period))
     return lines
 
 
 def time_reads(
-    connection: Connection, *, period: str, rounds: int, plans: bool
+    connection: Connection, *, period: str, rounds: int, plans: bool, lead_reads: lead.LeadReads
 ) -> tuple[dict[str, Sample], float]:
-    """Every read's timings, and a request's fixed cost (endpoint minus query alone)."""
+    """Every read's timings, the lead's clock's among them, and a request's fixed cost
+    (endpoint minus query alone)."""
     from analytics.db import heatmap_settings
     from analytics.rollup import state
 
@@ -238,6 +258,7 @@ def time_reads(
         "unfiltered": answer_runner(unfiltered),
         "one campaign": answer_runner({**unfiltered, "campaign_id": str(CAMPAIGN_ID)}),
     }
+    use_source(ROLLUP)
     sqls = {name: rollup_statement(run) for name, run in runs.items()}
     queries = {name: statement_runner(connection, sql) for name, sql in sqls.items()}
     wrapped = {
@@ -261,6 +282,8 @@ def time_reads(
         use_source(RAW)
         for name, run in runs.items():
             add(f"endpoint, raw scan, {name}", run)
+        for label, step in lead_reads.raw.items():
+            add(label, step)
         use_source(ROLLUP)
         state.rollup_ready(DATABASE)  # asked once per 5 s per process; not timed here
         for name, run in runs.items():
@@ -269,6 +292,8 @@ def time_reads(
             add(f"rollup query in its transaction, {name}", wrapped[name], ROLLUP_REPEAT)
         add("endpoint, rollup, small agency, unfiltered", small, ROLLUP_REPEAT)
         add("endpoint, rollup, tiny agency, unfiltered", tiny, ROLLUP_REPEAT)
+        for label, step in lead_reads.rollup.items():
+            add(label, step, ROLLUP_REPEAT)
 
     print(f"\n{'measure':<52}{'median ms':>11}{'min':>9}{'max':>9}{'samples':>9}")
     for label, sample in samples.items():
@@ -290,4 +315,5 @@ def time_reads(
         for name, sql in sqls.items():
             print(f"\n-- the endpoint's rollup query, {name}, under its settings\n{sql}\n")
             print(explain(connection, sql, None, heatmap_settings()))
+        lead.explain_lead(connection, lead_reads)
     return samples, fixed

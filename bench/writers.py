@@ -39,6 +39,7 @@ from bench.dataset import (
     bench_ids,
     delete_kind,
     one_bucket,
+    phone_number_sql,
     single_insert_params,
 )
 from heatmap_project.harness import Connection, connect
@@ -56,11 +57,12 @@ SELECT ('bec0ffee-0000-0000-0002-' || lpad(to_hex(n), 12, '0'))::uuid, %(agency)
        (CASE WHEN n %% 5 < 2 THEN 'completed' ELSE 'no_answer' END)::call_end_reason,
        jsonb_build_object('summary', repeat(md5(n::text), 20),
                           'sdr', jsonb_build_object('meeting_booked', n %% 12 = 0)),
-       '+15559990000', 95
+       {{phone_number}}, 95
 FROM (
-    SELECT n, now() - interval '1 hour' - random() * interval '88 days' AS created_at
+    SELECT n, now() - interval '1 hour' - random() * interval '88 days' AS created_at,
+           random() AS r_phone
     FROM generate_series(1, %(rows)s) AS n
-) AS generated"""
+) AS generated""".replace("{phone_number}", phone_number_sql("r_phone", "n"))
 END_CALL = (
     "UPDATE calls SET status = 'ended', joined_at = created_at + interval '12 seconds', "
     "ended_at = created_at + interval '60 seconds', end_reason = 'completed', "
