@@ -86,10 +86,17 @@ def close_to_other_roles(cursor: object) -> None:
 
 def loaded_map_version(using: str) -> str | None:
     """The ``phonenumbers`` release of the map in ``using``'s tables; ``None`` if none is."""
+    stamp = loaded_map_stamp(using)
+    return None if stamp is None else stamp[0]
+
+
+def loaded_map_stamp(using: str) -> tuple[str, str] | None:
+    """The release of the map in ``using``'s tables and when it was loaded: what a copy of
+    the tables is cached by, so every load (a ``migrate``, a test's flush) is read afresh."""
     try:
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
-            cursor.execute("SELECT version FROM analytics_lead_zone_map")
+            cursor.execute("SELECT version, loaded_at FROM analytics_lead_zone_map")
             row = cursor.fetchone()
     except DatabaseError:
         return None
-    return None if row is None else str(row[0])
+    return None if row is None else (str(row[0]), str(row[1]))

@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from analytics.heatmap.lead_clock import KEY_DIGITS, NOT_PLACED, LeadOffsets, lead_offsets
-from analytics.lead_map import loaded_map_version
+from analytics.lead_map import loaded_map_stamp
 from analytics.models import CONNECTED, MEETING_BOOKED, LeadPrefixRange, LeadZoneGroup
 
 
@@ -40,13 +40,14 @@ class LoadedMap:
 
 
 def loaded_map(using: str) -> LoadedMap:
-    """The map in ``using``'s tables: one read of its version a request, the rest cached
-    per version (a newer map, loaded by ``migrate``, is read at the next request)."""
-    return _loaded_map(using, loaded_map_version(using))
+    """The map in ``using``'s tables: one read of its version and load time a request, the
+    rest cached per load (a newer map, loaded by ``migrate``, is read at the next request)."""
+    stamp = loaded_map_stamp(using)
+    return _loaded_map(using, None if stamp is None else stamp[0], stamp)
 
 
 @functools.lru_cache(maxsize=8)
-def _loaded_map(using: str, version: str | None) -> LoadedMap:
+def _loaded_map(using: str, version: str | None, stamp: tuple[str, str] | None) -> LoadedMap:
     rows = LeadZoneGroup.objects.using(using).order_by("id").values_list("id", "zones")
     groups = []
     for expected, (number, zones) in enumerate(rows, start=1):
