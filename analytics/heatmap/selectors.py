@@ -377,9 +377,10 @@ def heatmap(
 ) -> Heatmap:
     """:func:`heatmap_for` from plain values, for ``python manage.py shell``.
 
-    ``tz`` is the IANA zone the days, hours and window are read in; ``today``
-    defaults to the current date there. ``min_calls`` is the sample a slot needs
-    for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
+    ``tz`` is the IANA zone the window (and with ``clock="tz"`` the days and hours) is
+    read in; ``today`` defaults to the current date there. ``clock="lead"`` reads each
+    call on the local clock of the number called. ``min_calls`` is the sample a slot
+    needs for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
     with calls. Bad values raise ``ValueError``, as the endpoint answers 400.
     """
     query = HeatmapQuery.build(
