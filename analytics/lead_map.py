@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from analytics.heatmap.lead_clock import shipped_map
@@ -48,7 +49,7 @@ def load_lead_zone_map(connection: BaseDatabaseWrapper) -> str:
     return zone_map.version
 
 
-def _insert(cursor: Any, target: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _insert(cursor: CursorWrapper, target: str, rows: Sequence[tuple[Any, ...]]) -> None:
     for first in range(0, len(rows), BATCH_ROWS):
         batch = rows[first : first + BATCH_ROWS]
         row = "(" + ", ".join(["%s"] * len(batch[0])) + ")"
@@ -70,12 +71,12 @@ def refresh_lead_zone_map(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
         load_lead_zone_map(connection)
 
 
-def close_to_other_roles(cursor: object) -> None:
+def close_to_other_roles(cursor: CursorWrapper) -> None:
     """No grant but the owner's, and row-level security on (the owner bypasses it)."""
     for table in TABLES:
-        cursor.execute(f"REVOKE ALL ON {table} FROM PUBLIC")  # type: ignore[attr-defined]
-        cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")  # type: ignore[attr-defined]
-    cursor.execute(  # type: ignore[attr-defined]
+        cursor.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
+        cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    cursor.execute(
         "DO $$ DECLARE r text; BEGIN "
         "FOR r IN SELECT rolname FROM pg_roles "
         "WHERE rolname IN ('anon', 'authenticated', 'service_role') LOOP "

@@ -8,7 +8,7 @@ one UTC offset at the call's instant. Nothing is guessed: no default country, no
 zone of a list.
 
 The map ships as ``analytics/data/lead_zones.json`` (``scripts/lead_zones`` writes it
-from one ``phonenumbers`` release) and a migration loads it into the app's tables, where
+from one ``phonenumbers`` release) and ``migrate`` loads it into the app's tables, where
 the scans and the rollup look numbers up. Free of Django, like the vocabulary.
 """
 
@@ -223,20 +223,3 @@ def _zone(name: str) -> zoneinfo.ZoneInfo | None:
 def _offset_seconds(zone: zoneinfo.ZoneInfo, moment: datetime) -> int:
     offset = moment.astimezone(zone).utcoffset()
     return 0 if offset is None else int(offset.total_seconds())
-
-
-def lead_local_time(
-    zone_map: LeadZoneMap, phone_number: str | None, moment: datetime
-) -> datetime | None:
-    """``moment`` on the lead's wall clock (naive), or ``None`` when the call is not placed."""
-    digits = e164_digits(phone_number)
-    zones = None if digits is None else zone_map.zones_for(digits)
-    if zones is None:
-        return None
-    infos = [_zone(zone) for zone in zones]
-    if any(info is None for info in infos):
-        return None
-    offsets = {_offset_seconds(info, moment) for info in infos if info is not None}
-    if len(offsets) != 1:
-        return None
-    return (moment.astimezone(UTC) + timedelta(seconds=offsets.pop())).replace(tzinfo=None)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import ExtractHour, ExtractWeekDay
 
@@ -145,6 +145,27 @@ def count_lead_calls_by_slot(
     return SlotCounts(fold_into_week(placed), unplaced)
 
 
+def window_buckets(
+    agency_grain: type[models.Model],
+    segment_grain: type[models.Model],
+    *,
+    agency_id: UUID,
+    query: HeatmapQuery,
+) -> QuerySet[Any]:
+    """The agency's bucket rows of the query's window and filters: the agency grain when
+    it asks for every campaign and client, else the campaign/client grain narrowed."""
+    campaign_id, client_id = query.campaign_id, query.client_id
+    if campaign_id is None and client_id is None:
+        buckets = agency_grain._default_manager.filter(agency_id=agency_id)
+    else:
+        buckets = segment_grain._default_manager.filter(agency_id=agency_id)
+        if campaign_id is not None:
+            buckets = buckets.filter(campaign_id=campaign_id)
+        if client_id is not None:
+            buckets = buckets.filter(client_id=client_id)
+    return buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+
+
 def count_rollup_by_slot(
     *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
 ) -> tuple[HeatmapCell, ...]:
@@ -156,19 +177,10 @@ def count_rollup_by_slot(
     the caller checks. ``DatabaseError`` propagates: the caller then reads calls.
     """
     using = using or conf.HEATMAP_DATABASE
-    campaign_id, client_id, zone = query.campaign_id, query.client_id, query.zone.tzinfo
-    buckets: QuerySet[Any]
-    if campaign_id is None and client_id is None:
-        buckets = AgencyBucket.objects.using(using).filter(agency_id=agency_id)
-    else:
-        segments = SegmentBucket.objects.using(using).filter(agency_id=agency_id)
-        if campaign_id is not None:
-            segments = segments.filter(campaign_id=campaign_id)
-        if client_id is not None:
-            segments = segments.filter(client_id=client_id)
-        buckets = segments
+    zone = query.zone.tzinfo
+    buckets = window_buckets(AgencyBucket, SegmentBucket, agency_id=agency_id, query=query)
     slots = (
-        buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+        buckets.using(using)
         .annotate(
             weekday=ExtractWeekDay("bucket", tzinfo=zone), hour=ExtractHour("bucket", tzinfo=zone)
         )
@@ -211,19 +223,9 @@ def count_rollup_lead_by_slot(
     bucket. ``DatabaseError`` propagates: the caller then reads calls.
     """
     using = using or conf.HEATMAP_DATABASE
-    campaign_id, client_id = query.campaign_id, query.client_id
-    buckets: QuerySet[Any]
-    if campaign_id is None and client_id is None:
-        buckets = LeadAgencyBucket.objects.using(using).filter(agency_id=agency_id)
-    else:
-        segments = LeadSegmentBucket.objects.using(using).filter(agency_id=agency_id)
-        if campaign_id is not None:
-            segments = segments.filter(campaign_id=campaign_id)
-        if client_id is not None:
-            segments = segments.filter(client_id=client_id)
-        buckets = segments
+    buckets = window_buckets(LeadAgencyBucket, LeadSegmentBucket, agency_id=agency_id, query=query)
     rows = (
-        buckets.filter(bucket__gte=query.start, bucket__lt=query.end)
+        buckets.using(using)
         .values("bucket", "lead_group", "total_calls", "connected_calls", "meetings_booked")
         .order_by()
     )
@@ -323,13 +325,7 @@ def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
             logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
             rollup_state.forget(conf.HEATMAP_DATABASE)
     if query.clock is Clock.LEAD:
-        return count_lead_calls_by_slot(
-            agency_id=agency_id,
-            start=query.start,
-            end=query.end,
-            campaign_id=query.campaign_id,
-            client_id=query.client_id,
-        )
+        return scan_lead_calls_for(agency_id=agency_id, query=query)
     return SlotCounts(scan_calls_for(agency_id=agency_id, query=query))
 
 
@@ -342,6 +338,17 @@ def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell
         campaign_id=query.campaign_id,
         client_id=query.client_id,
         zone=query.zone.tzinfo,
+    )
+
+
+def scan_lead_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
+    """:func:`count_lead_calls_by_slot` for ``query``: the raw scan, whatever the source."""
+    return count_lead_calls_by_slot(
+        agency_id=agency_id,
+        start=query.start,
+        end=query.end,
+        campaign_id=query.campaign_id,
+        client_id=query.client_id,
     )
 
 

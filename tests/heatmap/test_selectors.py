@@ -455,6 +455,27 @@ def test_shell_rejects_min_calls_out_of_range_and_unknown_zones(agency_id: uuid.
         heatmap(agency_id=agency_id, tz="+05:30")
 
 
+def rollup_answer_equals_raw(client: Any, settings: Any, query: dict[str, str]) -> tuple[Any, str]:
+    """Asks for ``query`` (JSON and CSV) from the rollup, then from the raw scan; checks both
+    answer 200 with the same bytes, the rollup's requests never read calls and the raw ones
+    never the rollup. The rollup's JSON answer, and the SQL its requests ran."""
+    settings.ANALYTICS_HEATMAP_SOURCE = "auto"
+    with CaptureQueriesContext(connection) as from_rollup:
+        rolled = client.get(HEATMAP_URL, query)
+        rolled_csv = client.get(HEATMAP_CSV_URL, query)
+    settings.ANALYTICS_HEATMAP_SOURCE = "raw"
+    with CaptureQueriesContext(connection) as from_raw:
+        raw = client.get(HEATMAP_URL, query)
+        raw_csv = client.get(HEATMAP_CSV_URL, query)
+    assert rolled.status_code == raw.status_code == 200
+    assert rolled.content == raw.content, query
+    assert rolled_csv.content == raw_csv.content, query
+    read = " ".join(q["sql"] for q in from_rollup.captured_queries)
+    assert 'FROM "calls"' not in read
+    assert not any("analytics_heatmap" in q["sql"] for q in from_raw.captured_queries)
+    return rolled, read
+
+
 # --- on PostgreSQL: the rollup answers as the raw scan does -----------------------------
 
 
@@ -476,20 +497,8 @@ def test_every_zone_and_filter_answers_byte_for_byte_as_the_raw_scan(
             {"period": "90d", "campaign_id": str(CAMPAIGNS[2]), "client_id": str(CLIENTS[1])},
         ):
             query = {**params, "tz": zone}
-            settings.ANALYTICS_HEATMAP_SOURCE = "auto"
-            with CaptureQueriesContext(connection) as from_rollup:
-                rolled = client.get(HEATMAP_URL, query)
-                rolled_csv = client.get(HEATMAP_CSV_URL, query)
-            settings.ANALYTICS_HEATMAP_SOURCE = "raw"
-            with CaptureQueriesContext(connection) as from_raw:
-                raw = client.get(HEATMAP_URL, query)
-                raw_csv = client.get(HEATMAP_CSV_URL, query)
-            assert rolled.status_code == raw.status_code == 200
-            assert rolled.content == raw.content, query
-            assert rolled_csv.content == raw_csv.content, query
-            assert any("analytics_heatmap" in q["sql"] for q in from_rollup.captured_queries)
-            assert not any('FROM "calls"' in q["sql"] for q in from_rollup.captured_queries)
-            assert not any("analytics_heatmap" in q["sql"] for q in from_raw.captured_queries)
+            rolled, read = rollup_answer_equals_raw(client, settings, query)
+            assert "analytics_heatmap" in read
             asked += 1
             seen_calls += sum(cell["total_calls"] for cell in rolled.json()["heatmap"])
     assert asked == len(ROLLUP_ZONES) * 5
@@ -550,21 +559,8 @@ def test_the_lead_clock_from_the_rollup_answers_byte_for_byte_as_the_raw_scan(
     for zone in ROLLUP_ZONES:
         for params in LEAD_PARAMS:
             query = {**params, "tz": zone, "clock": "lead"}
-            settings.ANALYTICS_HEATMAP_SOURCE = "auto"
-            with CaptureQueriesContext(connection) as from_rollup:
-                rolled = client.get(HEATMAP_URL, query)
-                rolled_csv = client.get(HEATMAP_CSV_URL, query)
-            settings.ANALYTICS_HEATMAP_SOURCE = "raw"
-            with CaptureQueriesContext(connection) as from_raw:
-                raw = client.get(HEATMAP_URL, query)
-                raw_csv = client.get(HEATMAP_CSV_URL, query)
-            assert rolled.status_code == raw.status_code == 200
-            assert rolled.content == raw.content, query
-            assert rolled_csv.content == raw_csv.content, query
-            read = " ".join(q["sql"] for q in from_rollup.captured_queries)
+            rolled, read = rollup_answer_equals_raw(client, settings, query)
             assert "lead_agency_counts" in read or "lead_segment_counts" in read
-            assert 'FROM "calls"' not in read
-            assert not any("analytics_heatmap" in q["sql"] for q in from_raw.captured_queries)
             seen_calls += sum(cell["total_calls"] for cell in rolled.json()["heatmap"])
             unplaced += rolled.json()["unplaced_calls"]
     assert seen_calls > 1000

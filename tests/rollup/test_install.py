@@ -39,11 +39,11 @@ from analytics.heatmap.lead_clock import e164_digits, shipped_map
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import (
     SlotCounts,
-    count_lead_calls_by_slot,
     count_rollup_by_slot,
     count_rollup_lead_by_slot,
     reads_rollup,
     scan_calls_for,
+    scan_lead_calls_for,
 )
 from analytics.heatmap.vocabulary import Clock
 from analytics.models import Call
@@ -104,13 +104,7 @@ def lead_from_rollup(agency_id: uuid.UUID, query: HeatmapQuery) -> SlotCounts:
 
 
 def lead_from_raw(agency_id: uuid.UUID, query: HeatmapQuery) -> SlotCounts:
-    return count_lead_calls_by_slot(
-        agency_id=agency_id,
-        start=query.start,
-        end=query.end,
-        campaign_id=query.campaign_id,
-        client_id=query.client_id,
-    )
+    return scan_lead_calls_for(agency_id=agency_id, query=query)
 
 
 def lead_from_oracle(
@@ -543,21 +537,27 @@ def test_a_missing_privilege_is_named_and_nothing_is_left_behind(owner_role: str
 
 
 def test_a_failed_install_leaves_the_database_as_it_was(
-    rollup_free: None, rollup_agency: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+    rollup_free: None, rollup_agency: uuid.UUID, failing_backfill: None
 ) -> None:
     ended_call(rollup_agency)
 
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1/0")
-
-    monkeypatch.setattr(rollup_install, "backfill", fail)
     with pytest.raises(RollupError, match="division by zero"):
         install(using="default")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
     assert sql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'analytics_heatmap%%'") == [(0,)]
     assert not reads_rollup(query_for("UTC"))
     ended_call(rollup_agency)
+
+
+@pytest.fixture
+def failing_backfill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The install's backfill fails with a database error, as a cancelled one would."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1/0")
+
+    monkeypatch.setattr(rollup_install, "backfill", fail)
 
 
 @pytest.fixture
@@ -745,16 +745,11 @@ def test_a_newer_map_is_remapped_online_while_writers_write(
 
 
 def test_a_failed_remap_leaves_no_rollup_and_the_scan_answers(
-    rollup: None, rollup_agency: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+    rollup: None, rollup_agency: uuid.UUID, failing_backfill: None
 ) -> None:
     ended_call(rollup_agency)
     ship_a_newer_map()
 
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1/0")
-
-    monkeypatch.setattr(rollup_install, "backfill", fail)
     with pytest.raises(RollupError, match="division by zero"):
         install(using="default")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
