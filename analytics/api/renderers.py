@@ -21,6 +21,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from analytics.api.serializers import repeated_parameters
 from analytics.heatmap.vocabulary import DAY_NAMES, Clock
 
 #: The CSV header row: the heatmap entry's fields, with the day's English name beside its number.
@@ -102,7 +103,8 @@ class HeatmapCSVRenderer(BaseRenderer):
 
 
 class FormatParamNegotiation(DefaultContentNegotiation):
-    """``?format=json|csv`` wins over ``Accept``; any other format is a 400 naming ``format``.
+    """``?format=json|csv`` wins over ``Accept``; any other format, or ``format`` given more
+    than once, is a 400 naming ``format``.
 
     DRF's default answers an unknown format with 404 (as if the endpoint did not
     exist) and a format at odds with ``Accept`` with 406. Here ``format`` is a
@@ -122,6 +124,9 @@ class FormatParamNegotiation(DefaultContentNegotiation):
             # Django's own answer would be its HTML 400 page.
             message = ErrorDetail("Too many query parameters.", code="too_many_parameters")
             raise ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [message]}) from exc
+        # Before anything reads it: ``QueryDict.get`` would answer the last of several.
+        if repeated := repeated_parameters(params, [self.format_param]):
+            raise ValidationError(repeated)
         wanted = format_suffix or params.get(self.format_param)
         if wanted is None:
             acceptable = self.acceptable_renderers(request, renderers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, cast
 
 from rest_framework import serializers
@@ -26,6 +27,20 @@ from analytics.heatmap.vocabulary import (
     Period,
     Zone,
 )
+
+#: What a parameter given more than once gets, ``format`` included (``FormatParamNegotiation``).
+GIVE_ONCE = "Give this parameter once."
+
+
+def repeated_parameters(data: Any, names: Iterable[str]) -> dict[str, list[str]]:
+    """Each of ``names`` the query string gives more than once, with :data:`GIVE_ONCE`.
+
+    ``?min_calls=x&min_calls=5`` would be read as its last value: a parameter given
+    twice means two things, and a proxy or log may have read the first.
+    """
+    if not hasattr(data, "getlist"):
+        return {}
+    return {name: [GIVE_ONCE] for name in names if len(data.getlist(name)) > 1}
 
 
 class TimeZoneField(serializers.CharField):
@@ -87,13 +102,7 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
             for name in self.fields.keys()  # noqa: SIM118
             if data.get(name) == ""
         }
-        # ``?min_calls=x&min_calls=5`` would be read as its last value: a parameter given
-        # twice means two things, and a proxy or log may have read the first.
-        repeated = {
-            name: ["Give this parameter once."]
-            for name in self.fields.keys()  # noqa: SIM118
-            if hasattr(data, "getlist") and len(data.getlist(name)) > 1
-        }
+        repeated = repeated_parameters(data, self.fields.keys())
         if blank or repeated:
             raise serializers.ValidationError({**blank, **repeated})
         return super().to_internal_value(data)

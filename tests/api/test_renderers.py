@@ -210,6 +210,27 @@ def test_an_unknown_format_is_refused_before_authentication(api_client: APIClien
     assert response.json() == {"format": ['"xml" is not a valid choice.']}
 
 
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (HEATMAP_URL, "format=json&format=csv"),
+        (HEATMAP_URL, "format=csv&format=csv"),
+        (HEATMAP_URL, "format=csv&format="),
+        (HEATMAP_CSV_URL, "format=json&format=csv"),
+    ],
+)
+def test_a_repeated_format_is_a_400_like_any_repeated_parameter(
+    auth_client: APIClient, url: str, query: str
+) -> None:
+    """It was answered as its last value; refused before the token, as any bad ``format``."""
+    response = APIClient().get(f"{url}?{query}")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    repeated = auth_client.get(f"{HEATMAP_URL}?period=7d&period=7d").json()
+    assert response.json() == {"format": repeated["period"]}
+    assert repeated == {"period": ["Give this parameter once."]}
+
+
 def test_an_accept_header_it_cannot_meet_is_406_json(auth_client: APIClient) -> None:
     response = auth_client.get(HEATMAP_URL, HTTP_ACCEPT="application/xml")
     assert response.status_code == 406
