@@ -1,9 +1,11 @@
-// An SPA's use of the contract, exactly as openapi-typescript and openapi-fetch give it:
-// every read below must type-check under `tsc --strict` with no cast, no `any`, no `!`.
-// It is only type-checked (`npm run check`), never run against a server.
+// The contract without this package: an SPA using the generated types with openapi-fetch
+// alone, as openapi-typescript and openapi-fetch give them. Every read below must
+// type-check under `tsc --strict` with no cast, no `any`, no `!`, so openapi.yaml stays
+// usable by a page that does not take the client. Only type-checked (`npm run check`);
+// the client itself runs against the demo in test/*.test.mjs.
 import createClient from "openapi-fetch";
 
-import type { components, paths } from "./api.d.ts";
+import type { components, paths } from "../../src/api.js";
 
 type Heatmap = components["schemas"]["Heatmap"];
 
