@@ -4,10 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.installed-demo
 TOX_STAMP := $(VENV)/.installed-tox
-# Demo only: the secret the demo signs and verifies its access tokens with.
-DEMO_JWT_SECRET ?= demo-only-jwt-secret-not-for-production-use
+# The demo needs no variables: on its SQLite database heatmap_project/settings.py turns
+# DEBUG on and supplies the demo's JWT secret, so every manage.py command runs as here.
 DEMO_PORT ?= 8000
-DEMO_ENV := DJANGO_DEBUG=1 SUPABASE_JWT_SECRET=$(DEMO_JWT_SECRET)
 
 # tox finds each Python of the matrix on PATH: pyenv's 3.11, 3.12 and 3.13, never a download.
 PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
@@ -37,9 +36,9 @@ $(TOX_STAMP): requirements-tox.txt | $(BIN)/python
 install: $(DEMO_STAMP) $(TOX_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEMO_ENV) $(BIN)/python manage.py demo --base-url http://127.0.0.1:$(DEMO_PORT)
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo --base-url http://127.0.0.1:$(DEMO_PORT)
+	$(BIN)/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
 # What the tests need from the machine (PostgreSQL, Redis, PgBouncer, Chromium and its driver,
 # Node), started or installed where missing, so a fresh machine's `make test` passes.

@@ -26,7 +26,6 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", default=False)
 # The fallback only serves local demo runs; a deployment sets DJANGO_SECRET_KEY.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "django-insecure-heatmap-demo-only"
 ALLOWED_HOSTS = [
@@ -92,6 +91,12 @@ DATABASES: dict[str, Any] = {
         conn_health_checks=True,
     )
 }
+#: SQLite is the demo's embedded database (no DATABASE_URL, or a sqlite:// one), never a
+#: deployment's: the app reads Supabase's PostgreSQL. On it alone the demo's defaults
+#: apply, so every `manage.py` command runs without variables: DEBUG on (runserver then
+#: serves the static files) and the demo's JWT secret below.
+DEMO = DATABASES["default"].get("ENGINE") == "django.db.backends.sqlite3"
+DEBUG = env_bool("DJANGO_DEBUG", default=DEMO)
 
 # DATABASE_REPLICA_URL: a read replica (Supabase read replicas give one); the heatmap reads there.
 if os.environ.get("DATABASE_REPLICA_URL"):
@@ -161,7 +166,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # secret (Project Settings > API > JWT Settings) enables HS256 tokens; the demo uses it.
 SUPABASE_URL = os.environ.get("SUPABASE_URL", "")
 SUPABASE_JWKS_URL = os.environ.get("SUPABASE_JWKS_URL", "")
-SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", "")
+#: Demo only: what the demo signs and verifies its access tokens with, public on purpose.
+#: A real DATABASE_URL never gets it: there analytics.E001 demands the project's own.
+DEMO_JWT_SECRET = "demo-only-jwt-secret-not-for-production-use"
+SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", DEMO_JWT_SECRET if DEMO else "")
 
 # CORS_ALLOWED_ORIGINS: where the SPA is served from, comma-separated
 # ("https://app.example.com,http://localhost:5173"); unset, no other origin may call the API.
