@@ -14,6 +14,7 @@ class AnalyticsConfig(AppConfig):
         # Imported here: the checks use the models, which need the app registry ready.
         from analytics.checks import (
             check_calls_index,
+            check_cors,
             check_heatmap_settings,
             check_lead_zone_map,
             check_live_sessions,
@@ -25,6 +26,7 @@ class AnalyticsConfig(AppConfig):
         register(check_token_verification, Tags.security)
         register(check_heatmap_settings)
         register(check_removed_settings)
+        register(check_cors)
         # Tagged database: it runs only with ``check --database`` and ``migrate``.
         register(check_calls_index, Tags.database)
         register(check_rollup_source, Tags.database)

@@ -12,17 +12,22 @@ The app's settings are read through ``analytics.conf``; Django's own (``DEBUG``,
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import DatabaseError, connections, transaction
+from django.urls import NoReverseMatch, URLResolver, get_resolver, get_script_prefix, reverse
+from django.urls.resolvers import RoutePattern
 
 from analytics.api.throttling import is_valid_rate
+from analytics.api.views import CallHeatmapApi
 from analytics.auth.authentication import (
     SESSIONS_SCHEMA,
     SESSIONS_TABLE,
@@ -224,6 +229,109 @@ def check_removed_settings(
         for name, replacement in REMOVED_SETTINGS.items()
         if hasattr(settings, name)
     ]
+
+
+#: What a page on another origin needs of django-cors-headers to revalidate: to read the
+#: ``ETag`` it keeps, and to send it back in ``If-None-Match`` (a 304) or ``If-Match`` (a 412).
+CORS_EXPOSED_FOR_REVALIDATION = ("ETag",)
+CORS_ALLOWED_FOR_REVALIDATION = ("If-None-Match", "If-Match")
+
+
+def check_cors(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """W009: django-cors-headers would keep the SPA from revalidating on the endpoint's URLs.
+
+    One warning per setting to change (``CORS_EXPOSE_HEADERS``, ``CORS_ALLOW_HEADERS``),
+    ``If-Match`` beside ``If-None-Match``: one line of the host's settings fixes both.
+    Quiet without django-cors-headers, when the host does not mount the endpoint, and
+    when ``CORS_URLS_REGEX`` matches none of its paths (CORS is off there). Whether an
+    origin is listed yet does not matter: hosts often fill that list per environment.
+    """
+    if not apps.is_installed("corsheaders"):
+        return []
+    from corsheaders.conf import conf as cors
+
+    pattern = cors.CORS_URLS_REGEX
+    if not isinstance(pattern, str | re.Pattern):
+        return []  # corsheaders.E009 says so
+    paths = [path for path in heatmap_paths() if re.match(pattern, path)]
+    if not paths:
+        return []
+    # "*" stands for every name only for requests without credentials (the Fetch standard).
+    wildcard = not cors.CORS_ALLOW_CREDENTIALS
+    where = f"the heatmap ({paths[0]})"
+    messages: list[CheckMessage] = []
+    hidden = _not_covered(CORS_EXPOSED_FOR_REVALIDATION, cors.CORS_EXPOSE_HEADERS, wildcard)
+    if hidden:
+        messages.append(
+            Warning(
+                f"django-cors-headers hides {_names(hidden)} from pages on other origins on "
+                f"{where}: CORS_EXPOSE_HEADERS does not list it, so the SPA cannot keep the "
+                "ETag to revalidate with.",
+                hint=f"Add {_names(hidden, quoted=True)} to CORS_EXPOSE_HEADERS "
+                '(beside "Content-Disposition" and "Retry-After"; docs/install.md).',
+                id="analytics.W009",
+            )
+        )
+    refused = _not_covered(CORS_ALLOWED_FOR_REVALIDATION, cors.CORS_ALLOW_HEADERS, wildcard)
+    if refused:
+        messages.append(
+            Warning(
+                f"django-cors-headers refuses {_names(refused)} at preflight on {where}: "
+                "CORS_ALLOW_HEADERS does not list them, so the SPA cannot revalidate "
+                "(a 304 to If-None-Match) nor send If-Match (a 412).",
+                hint="Set CORS_ALLOW_HEADERS = (*corsheaders.defaults.default_headers, "
+                + ", ".join(f'"{name.lower()}"' for name in CORS_ALLOWED_FOR_REVALIDATION)
+                + ") (docs/install.md).",
+                id="analytics.W009",
+            )
+        )
+    return messages
+
+
+def _not_covered(wanted: Sequence[str], setting: Any, wildcard: bool) -> list[str]:
+    """The header names of ``wanted`` that ``setting`` does not list, in any case."""
+    try:
+        listed = {str(name).lower() for name in setting}
+    except TypeError:
+        listed = set()  # not a sequence: django-cors-headers' own check says so
+    if wildcard and "*" in listed:
+        return []
+    return [name for name in wanted if name.lower() not in listed]
+
+
+def _names(names: Sequence[str], *, quoted: bool = False) -> str:
+    shown = [f'"{name}"' if quoted else name for name in names]
+    return " and ".join(shown)
+
+
+def heatmap_paths() -> list[str]:
+    """Each path the host's URLconf serves the heatmap at, as ``CORS_URLS_REGEX`` sees it
+    (``request.path_info``): under any prefix or namespace; none when it is not mounted.
+
+    A route of plain text is read as it is; any other is reversed by its name, through
+    the namespaces it is included under. One that needs arguments is left out.
+    """
+    paths: list[str] = []
+
+    def walk(entries: Sequence[Any], parts: list[Any], namespaces: list[str]) -> None:
+        for entry in entries:
+            if isinstance(entry, URLResolver):
+                inner = [*namespaces, entry.namespace] if entry.namespace else namespaces
+                walk(entry.url_patterns, [*parts, entry.pattern], inner)
+                continue
+            view = getattr(entry.callback, "view_class", None)
+            if not (isinstance(view, type) and issubclass(view, CallHeatmapApi)):
+                continue
+            route = [*parts, entry.pattern]
+            if all(isinstance(part, RoutePattern) and not part.converters for part in route):
+                paths.append("/" + "".join(str(part) for part in route))
+            elif entry.name:
+                with contextlib.suppress(NoReverseMatch):
+                    reversed_path = reverse(":".join([*namespaces, entry.name]))
+                    paths.append("/" + reversed_path.removeprefix(get_script_prefix()))
+
+    walk(get_resolver().url_patterns, [], [])
+    return paths
 
 
 def _check_cache_serializer(cache: Any) -> list[CheckMessage]:

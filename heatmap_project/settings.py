@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 
 import analytics
 from analytics.conf import for_transaction_pooler
@@ -171,15 +172,20 @@ SUPABASE_JWKS_URL = os.environ.get("SUPABASE_JWKS_URL", "")
 DEMO_JWT_SECRET = "demo-only-jwt-secret-not-for-production-use"
 SUPABASE_JWT_SECRET = os.environ.get("SUPABASE_JWT_SECRET", DEMO_JWT_SECRET if DEMO else "")
 
+# CORS for the SPA on its own origin: docs/install.md's block, as it is, with one variable.
 # CORS_ALLOWED_ORIGINS: where the SPA is served from, comma-separated
 # ("https://app.example.com,http://localhost:5173"); unset, no other origin may call the API.
-# Only the API answers cross-origin requests; the admin never does.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+# Only the API answers cross-origin requests; the admin never does.
 CORS_URLS_REGEX = r"^/api/.*$"
-# So the SPA can read a CSV download's file name, and when to retry after a 429.
-CORS_EXPOSE_HEADERS = ["Content-Disposition", "Retry-After"]
+# The ETag to revalidate with, a CSV download's file name, when to retry after a 429 or 503.
+CORS_EXPOSE_HEADERS = ["ETag", "Content-Disposition", "Retry-After"]
+# The token, and the ETag sent back: If-None-Match (a 304) and If-Match (a 412).
+CORS_ALLOW_HEADERS = (*default_headers, "if-none-match", "if-match")
 # The API only reads: a preflight for another method is refused by the browser.
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+# A day: browsers keep a preflight at most 2 hours (Chromium) or 24 hours (Firefox).
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 # The OpenAPI schema at /api/schema/ and Swagger UI at /api/docs/, whose files come from
 # drf-spectacular-sidecar (collected as static files), not from a CDN. openapi.yaml at the

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 
 from analytics.conf import for_transaction_pooler
 
@@ -42,12 +43,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ROOT_URLCONF = "tests.urls"
+# docs/install.md's block, as the demo has it.
 CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
 CORS_URLS_REGEX = r"^/api/.*$"
-# So the SPA can read a CSV download's file name.
-CORS_EXPOSE_HEADERS = ["Content-Disposition"]
-# The API only reads: a preflight for another method is refused by the browser.
+CORS_EXPOSE_HEADERS = ["ETag", "Content-Disposition", "Retry-After"]
+CORS_ALLOW_HEADERS = (*default_headers, "if-none-match", "if-match")
 CORS_ALLOW_METHODS = ("GET", "HEAD", "OPTIONS")
+CORS_PREFLIGHT_MAX_AGE = 86400
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

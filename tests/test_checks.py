@@ -7,16 +7,23 @@ E018, E023, E024) checked settings that are gone, which W005 now names.
 from __future__ import annotations
 
 import uuid
+from types import ModuleType
 from typing import Any
 
 import pytest
+from corsheaders.defaults import default_headers
+from django.contrib import admin
 from django.core import checks
 from django.db import connection
-from django.test import override_settings
+from django.test import modify_settings, override_settings
+from django.urls import include, path, re_path
 
+from analytics import urls as analytics_urls
 from analytics.api.throttling import is_valid_rate
+from analytics.api.views import CallHeatmapApi
 from analytics.checks import (
     check_calls_index,
+    check_cors,
     check_heatmap_settings,
     check_lead_zone_map,
     check_live_sessions,
@@ -51,6 +58,7 @@ def test_registered_with_django() -> None:
     assert checks.Tags.security in check_token_verification.tags
     assert check_heatmap_settings in registered
     assert check_removed_settings in registered
+    assert check_cors in registered
     # Only ``check --database`` and ``migrate`` run a database check.
     assert check_calls_index in registered
     assert checks.Tags.database in check_calls_index.tags
@@ -312,6 +320,107 @@ def test_settings_checks(settings: Any) -> None:
     ]
     settings.ANALYTICS_HEATMAP_CACHE_TTL = -1
     assert "analytics.E012" in [m.id for m in check_heatmap_settings()]
+
+
+# --- CORS that lets the SPA revalidate (W009) ----------------------------------------------
+# tests/settings.py has docs/install.md's block: ETag exposed, If-None-Match and If-Match
+# allowed, on /api/. Each test changes one thing of it.
+
+
+def cors_warnings(**settings: Any) -> list[checks.CheckMessage]:
+    with override_settings(**settings):
+        return check_cors()
+
+
+def urlconf(*patterns: Any) -> ModuleType:
+    """A host's URLconf module, which ``ROOT_URLCONF`` may be."""
+    module = ModuleType("host_urls")
+    module.urlpatterns = list(patterns)  # type: ignore[attr-defined]
+    return module
+
+
+def test_w009_is_quiet_with_the_documented_block() -> None:
+    assert check_cors() == []
+
+
+@pytest.mark.parametrize("exposed", [["etag"], ["ETAG", "Content-Disposition"], ["*"]])
+def test_w009_reads_exposed_names_in_any_case_and_the_wildcard(exposed: list[str]) -> None:
+    assert cors_warnings(CORS_EXPOSE_HEADERS=exposed) == []
+
+
+@pytest.mark.parametrize("exposed", [[], ["Content-Disposition", "Retry-After"], "ETag"])
+def test_w009_an_etag_the_spa_cannot_read(exposed: Any) -> None:
+    [warning] = cors_warnings(CORS_EXPOSE_HEADERS=exposed)
+    assert warning.id == "analytics.W009"
+    assert warning.level == checks.WARNING
+    assert "hides ETag" in warning.msg
+    assert "/api/dashboard-heatmap" in warning.msg
+    assert warning.hint is not None
+    assert warning.hint.startswith('Add "ETag" to CORS_EXPOSE_HEADERS')
+
+
+def test_w009_the_wildcard_does_not_expose_etag_to_requests_with_credentials() -> None:
+    [warning] = cors_warnings(CORS_EXPOSE_HEADERS=["*"], CORS_ALLOW_CREDENTIALS=True)
+    assert "CORS_EXPOSE_HEADERS" in (warning.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("allowed", "refused"),
+    [
+        (default_headers, "If-None-Match and If-Match"),
+        ((*default_headers, "if-match"), "If-None-Match"),
+        ((*default_headers, "If-None-Match"), "If-Match"),
+    ],
+)
+def test_w009_validators_refused_at_preflight(allowed: tuple[str, ...], refused: str) -> None:
+    [warning] = cors_warnings(CORS_ALLOW_HEADERS=allowed)
+    assert warning.id == "analytics.W009"
+    assert f"refuses {refused} at preflight" in warning.msg
+    assert warning.hint == (
+        "Set CORS_ALLOW_HEADERS = (*corsheaders.defaults.default_headers, "
+        '"if-none-match", "if-match") (docs/install.md).'
+    )
+
+
+def test_w009_without_any_cors_settings_names_both_settings(settings: Any) -> None:
+    for name in ("CORS_URLS_REGEX", "CORS_EXPOSE_HEADERS", "CORS_ALLOW_HEADERS"):
+        delattr(settings, name)
+    assert [w.hint.split()[1] for w in check_cors() if w.hint] == [
+        '"ETag"',
+        "CORS_ALLOW_HEADERS",
+    ]
+
+
+def test_w009_is_quiet_where_cors_is_off_for_the_endpoint() -> None:
+    assert cors_warnings(CORS_URLS_REGEX=r"^/spa-api/", CORS_EXPOSE_HEADERS=[]) == []
+
+
+def test_w009_is_quiet_without_django_cors_headers() -> None:
+    with modify_settings(INSTALLED_APPS={"remove": "corsheaders"}):
+        assert cors_warnings(CORS_EXPOSE_HEADERS=[]) == []
+
+
+@pytest.mark.parametrize(
+    ("mounted", "path"),
+    [
+        (path("v2/", include(("analytics.urls", "analytics"), namespace="insights")), "/v2/"),
+        (re_path(r"^v2/(?:x/)?", include("analytics.urls")), "/v2/"),
+        (path("v2/", include(analytics_urls.urlpatterns)), "/v2/"),
+        (path("v2/heat", CallHeatmapApi.as_view()), "/v2/heat"),
+    ],
+)
+def test_w009_finds_the_endpoint_wherever_the_host_mounts_it(mounted: Any, path: str) -> None:
+    """Under any prefix or namespace, or as the view alone; ``CORS_URLS_REGEX`` decides."""
+    host = urlconf(mounted)
+    on_api_only = cors_warnings(ROOT_URLCONF=host, CORS_EXPOSE_HEADERS=[])
+    assert on_api_only == []
+    [warning] = cors_warnings(ROOT_URLCONF=host, CORS_URLS_REGEX=r"^/v2/", CORS_EXPOSE_HEADERS=[])
+    assert f"({path}" in warning.msg
+
+
+def test_w009_is_quiet_when_the_host_does_not_mount_the_endpoint() -> None:
+    host = urlconf(path("admin/", admin.site.urls))
+    assert cors_warnings(ROOT_URLCONF=host, CORS_URLS_REGEX=r"^.*$", CORS_EXPOSE_HEADERS=[]) == []
 
 
 # --- settings the app no longer reads (W005) -----------------------------------------------

@@ -35,6 +35,7 @@ from tests.helpers import (
     HEATMAP_CSV_URL,
     HEATMAP_URL,
     KOLKATA,
+    ROOT,
     MakeCall,
     make_calls,
     mint_token,
@@ -433,7 +434,36 @@ def test_the_spa_reads_the_answer_and_the_csv_file_name(
     assert response["Access-Control-Allow-Origin"] == SPA
     download = auth_client.get(HEATMAP_URL, {"format": "csv"}, HTTP_ORIGIN=SPA)
     assert download["Access-Control-Allow-Origin"] == SPA
-    assert download["Access-Control-Expose-Headers"] == "Content-Disposition"
+    exposed = download["Access-Control-Expose-Headers"]
+    assert exposed == "ETag, Content-Disposition, Retry-After"
+
+
+def test_a_preflight_allows_the_validators_and_is_kept_for_a_day(client: Client) -> None:
+    response = client.options(
+        HEATMAP_URL,
+        HTTP_ORIGIN=SPA,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization,if-none-match,if-match",
+    )
+    assert response.status_code == 200
+    allowed = response["Access-Control-Allow-Headers"].split(", ")
+    assert {"authorization", "if-none-match", "if-match"} <= set(allowed)
+    assert response["Access-Control-Max-Age"] == "86400"
+
+
+def test_the_spa_revalidates_across_origins(auth_client: APIClient, make_call: MakeCall) -> None:
+    """The ETag is exposed; sent back, a 304 the browser hands the page, and a stale
+    If-Match a 412 it can read."""
+    make_call()
+    first = auth_client.get(HEATMAP_URL, HTTP_ORIGIN=SPA)
+    assert "ETag" in first["Access-Control-Expose-Headers"].split(", ")
+    again = auth_client.get(HEATMAP_URL, HTTP_ORIGIN=SPA, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert again["Access-Control-Allow-Origin"] == SPA
+    stale = auth_client.get(HEATMAP_URL, HTTP_ORIGIN=SPA, HTTP_IF_MATCH='"stale"')
+    assert stale.status_code == 412
+    assert stale["Access-Control-Allow-Origin"] == SPA
+    assert stale.json()["code"] == "precondition_failed"
 
 
 def test_another_origin_gets_the_answer_without_cors_headers(
@@ -480,7 +510,7 @@ def preflight(origin):
         "/api/dashboard-heatmap",
         HTTP_ORIGIN=origin,
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization,if-none-match",
     )
     return [response.status_code, response.headers.get("Access-Control-Allow-Origin")]
 post = client.post("/api/dashboard-heatmap", HTTP_ORIGIN="http://localhost:5173")
@@ -491,6 +521,35 @@ print(json.dumps({
     "post": [post.status_code, post.headers.get("Access-Control-Allow-Origin")],
 }))
 """
+
+#: The demo's CORS settings, as the project reads them.
+DEMO_CORS_SETTINGS = """
+import json, django
+django.setup()
+from django.conf import settings
+names = [name for name in dir(settings) if name.startswith("CORS_")]
+print(json.dumps({name: getattr(settings, name) for name in names}))
+"""
+
+
+def documented_cors_block() -> dict[str, Any]:
+    """The settings docs/install.md tells a host to copy, as Python reads them."""
+    text = (ROOT / "docs" / "install.md").read_text()
+    block = text.split("## CORS for an SPA on another origin", 1)[1]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace("[..., ", "[").replace(", ...]", "]")
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return {name: value for name, value in namespace.items() if name.startswith("CORS_")}
+
+
+def test_the_demo_uses_the_documented_cors_block_as_it_is() -> None:
+    documented = documented_cors_block()
+    origins = ",".join(documented["CORS_ALLOWED_ORIGINS"])
+    demo = json.loads(run_demo("-c", DEMO_CORS_SETTINGS, CORS_ALLOWED_ORIGINS=origins))
+    assert demo == json.loads(json.dumps(documented))
+    assert "ETag" in demo["CORS_EXPOSE_HEADERS"]
+    assert {"if-none-match", "if-match"} <= set(demo["CORS_ALLOW_HEADERS"])
 
 
 @pytest.mark.parametrize(
