@@ -8,6 +8,7 @@ alike, and lets it be tested without a database.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,10 @@ SCALE = tuple(reversed(VIRIDIS))
 BLOCKS = " ░▒▓█"
 #: For a terminal whose encoding has no block characters.
 ASCII_BLOCKS = " .:*#"
+#: The terminal's width: every line ``manage.py call_heatmap`` prints fits in it.
+TERMINAL_WIDTH = 80
+#: Columns per hour in the terminal grid: 24 hours of two fit 80 with the day and its total.
+HOUR_WIDTH = 2
 
 EN_DASH = "\N{EN DASH}"
 
@@ -402,22 +407,51 @@ def totals_text(totals: Totals) -> TotalsText:
 
 
 def render_text(grid: Grid, *, blocks: str = BLOCKS) -> list[str]:
-    """The grid for a terminal: hours across (3 columns each), days down, then the legend.
+    """The grid for a terminal: hours across (every other one labelled), days down, then
+    the legend; no line wider than :data:`TERMINAL_WIDTH`.
 
-    Each slot is its shading block three times over, so a busy stretch of the
-    day reads as one bar.
+    Each slot is its shading block twice over, so a busy stretch of the day reads as
+    one bar.
     """
-    width = 3
     total_width = max(len("total"), *(len(row.total) for row in grid.rows))
-    hours = "".join(f"{hour:02d}".ljust(width) for hour in HOURS)
-    lines = [f"     {hours} {'total':>{total_width}}"]
+    hours = "".join(f"{hour:02d}" if hour % 2 == 0 else " " * HOUR_WIDTH for hour in HOURS)
+    lines = [f"    {hours} {'total':>{total_width}}"]
     for row in grid.rows:
-        bar = "".join(blocks[cell.block_level] * width for cell in row.cells)
-        lines.append(f"{row.name[:3]:<4} {bar} {row.total:>{total_width}}")
+        bar = "".join(blocks[cell.block_level] * HOUR_WIDTH for cell in row.cells)
+        lines.append(f"{row.name[:3]:<3} {bar} {row.total:>{total_width}}")
     lines.append("")
     legend_items = [f"[{blocks[entry.block_level] * 2}] {entry.label}" for entry in grid.legend]
-    lines.append(f"Legend ({metric_name(grid.metric)}): " + "  ".join(legend_items))
+    lines.extend(packed(f"Legend ({metric_name(grid.metric)}):", legend_items))
     return lines
+
+
+def packed(lead: str, items: Sequence[str], *, separator: str = "  ") -> list[str]:
+    """``lead`` then ``items`` on as few lines as fit :data:`TERMINAL_WIDTH`, never
+    splitting an item; a continued line is indented under the first item."""
+    indent = " " * (len(lead) + 1)
+    lines: list[str] = []
+    line, first = f"{lead} ", True
+    for item in items:
+        candidate = line + ("" if first else separator) + item
+        if first or len(candidate) <= TERMINAL_WIDTH:
+            line, first = candidate, False
+        else:
+            lines.append(line)
+            line = indent + item
+    return [*lines, line.rstrip()]
+
+
+def wrapped(text: str, *, indent: str = "") -> list[str]:
+    """A sentence for a terminal: lines of :data:`TERMINAL_WIDTH` at most, continued
+    two spaces in; ids and zone names are never split."""
+    return textwrap.wrap(
+        text,
+        width=TERMINAL_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 #: Whose clock the grid's days and hours are on, as the admin's form offers it.

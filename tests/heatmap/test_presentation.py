@@ -11,6 +11,7 @@ from analytics.heatmap.presentation import (
     BLOCKS,
     EMPTY,
     SCALE,
+    TERMINAL_WIDTH,
     VIRIDIS,
     BestTimeText,
     Totals,
@@ -23,11 +24,13 @@ from analytics.heatmap.presentation import (
     interpolate,
     legend,
     level,
+    packed,
     readable_text,
     render_text,
     scale_ticks,
     shade,
     totals_text,
+    wrapped,
 )
 from analytics.heatmap.vocabulary import BestTime, Heatmap, HeatmapCell, Metric
 
@@ -187,18 +190,57 @@ def test_render_text_draws_hours_across_and_days_down() -> None:
         )
     )
     lines = render_text(grid)
-    assert lines[0].split()[:3] == ["00", "01", "02"]
+    # Two columns an hour, every other hour labelled over its own two.
+    assert lines[0].split()[:3] == ["00", "02", "04"]
+    assert lines[0].index("10") == 4 + 10 * 2
     assert lines[0].split()[-1] == "total"
     tuesday = lines[3]
-    assert tuesday.startswith("Tue  ")
-    slots = tuesday[5 : 5 + 72]
-    assert slots[30:33] == "███"
-    assert slots[33:36] == "░░░"
+    assert tuesday.startswith("Tue ")
+    slots = tuesday[4 : 4 + 48]
+    assert slots[20:22] == "██"
+    assert slots[22:24] == "░░"
     assert slots.replace("█", "").replace("░", "").strip() == ""
     assert tuesday.endswith(" 9")
     assert lines[-1].startswith("Legend (calls): [  ] none  [░░] 1\N{EN DASH}2")
     ascii_lines = render_text(grid, blocks=ASCII_BLOCKS)
-    assert "###..." in ascii_lines[3]
+    assert "##.." in ascii_lines[3]
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_render_text_fits_80_columns_however_large_the_counts(metric: Metric) -> None:
+    """Millions of calls a slot: the totals and the legend's ranges still fit a terminal."""
+    cells = [
+        HeatmapCell(day, hour, total_calls=n, connected_calls=n // 3, meetings_booked=n // 7)
+        for day in range(7)
+        for hour in range(24)
+        for n in [9_876_543 * (hour + 1)]
+    ]
+    lines = render_text(build_grid(result(*cells, metric=metric)))
+    assert max(len(line) for line in lines) <= TERMINAL_WIDTH
+    assert len(lines[1]) == len(lines[0])  # the totals column lines up
+    # The legend's five entries went on, wrapped: none was split.
+    legend = " ".join(lines[lines.index("") + 1 :])
+    assert legend.count("[") == 5
+
+
+def test_packed_wraps_between_items_under_the_first() -> None:
+    items = [f"[##] {n:,}\N{EN DASH}{n + 999_999:,}" for n in range(1, 5_000_000, 1_000_000)]
+    lines = packed("Legend (calls):", items)
+    assert lines == [
+        "Legend (calls): [##] 1\N{EN DASH}1,000,000  [##] 1,000,001\N{EN DASH}2,000,000",
+        "                [##] 2,000,001\N{EN DASH}3,000,000  [##] 3,000,001\N{EN DASH}4,000,000",
+        "                [##] 4,000,001\N{EN DASH}5,000,000",
+    ]
+
+
+def test_wrapped_never_splits_an_id_or_a_zone() -> None:
+    zone = "America/Argentina/ComodRivadavia"
+    agency = "6542c900-4ac6-5c45-976c-48d5992fb375"
+    lines = wrapped(f"Agency {agency}: 2026-01-01 to 2026-03-31 (90 days), hours in {zone}.")
+    assert max(len(line) for line in lines) <= TERMINAL_WIDTH
+    assert lines[1].startswith("  ")
+    assert agency in lines[0]
+    assert any(zone in line for line in lines)
 
 
 def test_totals_text_separates_thousands_and_gives_rates_to_a_tenth() -> None:

@@ -17,7 +17,8 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from analytics.api.serializers import HeatmapQuerySerializer
-from analytics.heatmap.presentation import EN_DASH
+from analytics.heatmap.presentation import EN_DASH, TERMINAL_WIDTH
+from analytics.heatmap.vocabulary import Metric
 from analytics.management.commands.call_heatmap import Command
 from analytics.models import User
 from tests.helpers import HEATMAP_URL, ROOT, MakeCall, demo_env, table_away
@@ -48,12 +49,13 @@ def test_prints_the_grid_legend_best_times_and_totals(
 ) -> None:
     lines = run("--agency", str(agency_id)).splitlines()
     start = today - timedelta(days=29)
-    assert lines[0] == f"Agency {agency_id}: {start} to {today} (30 days), hours in UTC."
-    assert lines[1] == "Shaded by calls; the top slot has 3."
+    # Wrapped to the terminal's 80 columns, the id whole.
+    assert lines[:2] == [f"Agency {agency_id}: {start} to {today} (30 days),", "  hours in UTC."]
+    assert lines[2] == "Shaded by calls; the top slot has 3."
     row = next(line for line in lines if line.startswith(f"{at_ten:%a} "))
-    slots = row[5 : 5 + 72]
-    assert slots[30:33] == "███"  # 10:00, the busiest
-    assert slots[42:45] == "▒▒▒"  # 14:00, a third of it
+    slots = row[4 : 4 + 48]
+    assert slots[20:22] == "██"  # 10:00, the busiest
+    assert slots[28:30] == "▒▒"  # 14:00, a third of it
     assert row.endswith(" 4")
     assert "Legend (calls): [  ] none  [▒▒] 1  [▓▓] 2  [██] 3" in lines
     best = lines.index("Best times (calls):")
@@ -69,7 +71,7 @@ def test_rates_show_their_sample_and_the_time_zone(
         "--agency", str(agency_id), "--metric", "connect_rate", "--min-calls", "2", "--tz",
         "Asia/Kolkata",
     )  # fmt: skip
-    assert "hours in Asia/Kolkata." in output
+    assert "\n  hours in Asia/Kolkata.\n" in output
     assert "Shaded by connect rate; the top slot among slots with 2+ calls has 50.0%." in output
     assert f"  1. {at_ten:%A} 15:00" in output  # 10:15 and 10:20 UTC, one connected
     assert "50.0% of 2 calls" in output
@@ -81,7 +83,7 @@ def test_a_terminal_without_block_characters_gets_ascii(seeded: None, agency_id:
     call_command("call_heatmap", "--agency", str(agency_id), stdout=stream)
     stream.flush()
     text = raw.getvalue().decode("ascii")
-    assert "###" in text
+    assert "##" in text
     assert "Legend (calls): [  ] none  [::] 1  [**] 2  [##] 3" in text
 
 
@@ -134,19 +136,19 @@ def test_the_leads_clock_prints_its_two_counts(
 ) -> None:
     lines = run("--agency", str(agency_id), "--clock", "lead").splitlines()
     start = today - timedelta(days=29)
-    assert lines[0] == (
-        f"Agency {agency_id}: {start} to {today} (30 days), window in UTC, days and hours "
-        "in each lead's local time."
-    )
+    assert lines[:2] == [
+        f"Agency {agency_id}: {start} to {today} (30 days),",
+        "  window in UTC, days and hours in each lead's local time.",
+    ]
     best = lines.index("Best times (calls):")
     assert lines[best + 1].split() == ["1.", f"{lead_seeded:%A}", "10:00", "3"]
     assert lines[best + 2] == ""  # 22:00 had more calls, and is outside the hours
-    assert lines[-3] == "Totals: 5 calls, 1 connected (20.0%), 0 meetings booked (0.0%)."
-    assert lines[-2] == "Not placed: 1 calls (no single time zone for their number)."
-    assert lines[-1] == (
-        f"Outside the calling hours (08:00{EN_DASH}21:00, lead-local): 2 calls; best times "
-        "rank only hours inside them."
-    )
+    assert lines[-4] == "Totals: 5 calls, 1 connected (20.0%), 0 meetings booked (0.0%)."
+    assert lines[-3] == "Not placed: 1 calls (no single time zone for their number)."
+    assert lines[-2:] == [
+        f"Outside the calling hours (08:00{EN_DASH}21:00, lead-local): 2 calls; best times rank",
+        "  only hours inside them.",
+    ]
 
 
 def test_the_leads_clock_without_calling_hours(
@@ -166,7 +168,7 @@ def test_no_best_time_inside_the_calling_hours_is_said(
     lines = run("--agency", str(agency_id), "--clock", "lead").splitlines()
     assert "  none: no slot inside the calling hours has any" in lines
     outside = f"Outside the calling hours (11:00{EN_DASH}17:00, lead-local): 5 calls"
-    assert lines[-1].startswith(outside)
+    assert lines[-2].startswith(outside)
 
 
 def test_the_json_carries_both_counts(lead_seeded: date, agency_id: uuid.UUID) -> None:
@@ -178,6 +180,37 @@ def test_the_json_carries_both_counts(lead_seeded: date, agency_id: uuid.UUID) -
         None,
         None,
     )
+
+
+@pytest.fixture
+def busy(make_call: MakeCall, today: date) -> None:
+    """A few hundred calls across the week and the day, to leads in far zones and none."""
+    numbers = ["+61 2 9374 1234", "+1 212 555 0100", "+977 1 4410000", ""]
+    for n in range(240):
+        at = datetime.combine(today - timedelta(days=n % 28), time(n % 24), tzinfo=UTC)
+        joined = at if n % 3 == 0 else None
+        analysis = {"sdr": {"meeting_booked": n % 5 == 0}}
+        make_call(created_at=at, joined_at=joined, phone_number=numbers[n % 4], analysis=analysis)
+
+
+@pytest.mark.parametrize("metric", [metric.value for metric in Metric])
+@pytest.mark.parametrize("clock", ["tz", "lead"])
+def test_every_line_fits_80_columns(
+    busy: None, agency_id: uuid.UUID, metric: str, clock: str
+) -> None:
+    """The grid, legend, best times and sentences, on one of the longest zone names."""
+    zone = "America/Argentina/Buenos_Aires"
+    args = ["--metric", metric, "--clock", clock, "--tz", zone, "--min-calls", "1"]
+    lines = run("--agency", str(agency_id), "--period", "90d", *args).splitlines()
+    assert max(len(line) for line in lines) <= TERMINAL_WIDTH
+    assert any(line.startswith("Wed ") for line in lines)
+
+
+def test_dense_without_json_is_an_error(seeded: None, agency_id: uuid.UUID) -> None:
+    """The grid always shows all 168 slots, so ``--dense`` alone would change nothing."""
+    with pytest.raises(CommandError) as refused:
+        run("--agency", str(agency_id), "--dense")
+    assert str(refused.value) == "--dense: only with --json; the grid always shows all 168 slots."
 
 
 def test_an_agency_known_only_by_its_users_gets_an_empty_grid(user: User) -> None:
@@ -240,6 +273,7 @@ def test_from_the_shell_errors_exit_non_zero_without_a_traceback(tmp_path: Path)
         "bad uuid": ["--agency", "not-a-uuid"],
         "bad choice": ["--agency", str(uuid.uuid4()), "--period", "1y"],
         "no tables": ["--agency", str(uuid.uuid4())],
+        "dense alone": ["--agency", str(uuid.uuid4()), "--dense"],
     }
     processes = {
         name: subprocess.Popen(
@@ -257,6 +291,7 @@ def test_from_the_shell_errors_exit_non_zero_without_a_traceback(tmp_path: Path)
         "bad uuid": (1, "CommandError: --agency: 'not-a-uuid' is not a valid UUID."),
         "bad choice": (2, "error: argument --period: invalid choice: '1y'"),
         "no tables": (1, "CommandError: Failed to query users table: no such table: users"),
+        "dense alone": (1, "CommandError: --dense: only with --json"),
     }
     for name, (status, message) in expected.items():
         code, stdout, stderr = results[name]

@@ -85,13 +85,18 @@ class Command(BaseCommand):
                 help=option_help(parameter),
             )
         parser.add_argument(
-            "--dense", action="store_true", help="With --json: all 168 slots, not only busy ones."
+            "--dense",
+            action="store_true",
+            help="With --json: all 168 slots, not only busy ones (the grid always shows them).",
         )
         parser.add_argument(
             "--json", action="store_true", help="Print the endpoint's JSON body instead."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["dense"] and not options["json"]:
+            # Said, not ignored: the grid has every slot already.
+            raise CommandError("--dense: only with --json; the grid always shows all 168 slots.")
         try:
             agency_id = parse_agency_id(options["agency"])
         except ValueError as exc:
@@ -128,13 +133,19 @@ class Command(BaseCommand):
         name = presentation.metric_name(metric)
         days = (result.end_date - result.start_date).days + 1
         write = self.stdout.write
-        write(
+
+        def say(text: str, *, indent: str = "") -> None:
+            """A sentence, wrapped to the terminal's width as the grid is."""
+            for line in presentation.wrapped(text, indent=indent):
+                write(line)
+
+        say(
             f"Agency {agency_id}: {result.start_date} to {result.end_date} ({days} days), "
             f"{presentation.clock_caption(result)}."
         )
         top = presentation.format_value(grid.maximum, is_rate=metric.is_rate, decimals=1)
         scope = f" among slots with {min_calls}+ calls" if metric.is_rate else ""
-        write(f"Shaded by {name}; the top slot{scope} has {top}.")
+        say(f"Shaded by {name}; the top slot{scope} has {top}.")
         write("")
         for line in presentation.render_text(grid, blocks=blocks):
             write(line.rstrip())
@@ -142,19 +153,18 @@ class Command(BaseCommand):
         write(f"Best times ({name}):")
         if not result.best_times:
             within = " inside the calling hours" if query.calling_hours else ""
-            write(
-                f"  none: no slot{within} has any" + (f" with {min_calls}+ calls" if scope else "")
-            )
+            enough = f" with {min_calls}+ calls" if scope else ""
+            say(f"none: no slot{within} has any{enough}", indent="  ")
         for rank, best in enumerate(presentation.best_times_text(result), start=1):
             sample = f" of {best.total_calls} calls" if best.total_calls is not None else ""
             write(f"  {rank}. {best.label:<16} {best.value}{sample}")
         totals = presentation.totals_text(grid.totals)
         write("")
-        write(
+        say(
             f"Totals: {totals.calls} calls, {totals.connected} connected "
             f"({totals.connect_rate}), {totals.meetings} meetings booked ({totals.meeting_rate})."
         )
         lead_clock = presentation.lead_clock_text(result, query.calling_hours)
         if lead_clock is not None:
             for line in presentation.lead_clock_lines(lead_clock):
-                write(line)
+                say(line)
