@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from heatmap_project.api_docs import PublicSchemaView, PublicSwaggerView
+from heatmap_project.views import demo_page
 
 urlpatterns = [
+    # The page an agency's SPA would show, on the TypeScript client (clients/typescript/page/).
+    path("", demo_page, name="demo-page"),
     path("admin/", admin.site.urls),
     path("api/", include("analytics.urls")),
     # The endpoint's OpenAPI schema (openapi.yaml) and Swagger UI to try it with a token:

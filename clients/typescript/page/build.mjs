@@ -1,0 +1,138 @@
+// Builds the demo page into heatmap_project/, so `make demo` serves it without Node.
+//
+//   node page/build.mjs          write the built files into the checkout
+//   node page/build.mjs --check  build into a temporary directory and exit 1 naming each
+//                                committed file that differs byte for byte from a fresh build
+//
+// One HTML source, two outputs: index.html beside app.js and app.css (relative URLs, for any
+// static server, such as a second origin) and the Django template the demo serves at `/`
+// (URLs through {% static %}). Each asset URL carries a hash of its bytes, so a browser never
+// runs yesterday's app.js after a rebuild. The output depends on the sources and the esbuild
+// the lockfile pins only: no timestamps, no absolute paths, no comments.
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import * as esbuild from "esbuild";
+
+const PAGE = dirname(fileURLToPath(import.meta.url));
+const PACKAGE = dirname(PAGE);
+const CHECKOUT = join(PACKAGE, "..", "..");
+// Paths inside the checkout (and inside the temporary directory of --check).
+const STATIC_DIR = "heatmap_project/static/heatmap_project/page";
+const TEMPLATE = "heatmap_project/templates/heatmap_project/page.html";
+const STATIC_PREFIX = "heatmap_project/page";
+const BANNER = "Built by clients/typescript/page/build.mjs from page/index.html: do not edit.";
+
+/** The page's files, as { path inside the checkout: bytes }. */
+async function build() {
+  const result = await esbuild.build({
+    absWorkingDir: PACKAGE,
+    entryPoints: [{ in: "page/main.ts", out: "app" }],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "browser",
+    target: ["es2022"],
+    charset: "utf8",
+    legalComments: "none",
+    sourcemap: false,
+    outdir: "out",
+    write: false,
+    logLevel: "warning",
+  });
+  const assets = {};
+  for (const file of result.outputFiles) {
+    assets[relative(join(PACKAGE, "out"), file.path)] = Buffer.from(file.contents);
+  }
+  const names = Object.keys(assets).sort();
+  if (names.join() !== "app.css,app.js") {
+    throw new Error(`esbuild wrote ${names.join(", ")}; expected app.css and app.js`);
+  }
+  const version = (name) => createHash("sha256").update(assets[name]).digest("hex").slice(0, 12);
+  const source = readFileSync(join(PAGE, "index.html"), "utf8");
+  const html = (url) =>
+    source
+      .replace("%APP_CSS%", `${url("app.css")}?v=${version("app.css")}`)
+      .replace("%APP_JS%", `${url("app.js")}?v=${version("app.js")}`);
+
+  const standalone = html((name) => name).replace("<head>", `<head>\n<!-- ${BANNER} -->`);
+  const staticUrl = (name) => `{% static '${STATIC_PREFIX}/${name}' %}`;
+  const template = `{% load static %}{# ${BANNER} #}\n${html(staticUrl)}`;
+  return {
+    [`${STATIC_DIR}/app.css`]: assets["app.css"],
+    [`${STATIC_DIR}/app.js`]: assets["app.js"],
+    [`${STATIC_DIR}/index.html`]: Buffer.from(standalone),
+    [TEMPLATE]: Buffer.from(template),
+  };
+}
+
+function write(root, files) {
+  for (const [path, bytes] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), bytes);
+  }
+}
+
+/** Committed files that differ from (or are missing beside) the fresh build in `fresh`. */
+function differences(fresh, files) {
+  const stale = [];
+  for (const path of Object.keys(files)) {
+    const committed = join(CHECKOUT, path);
+    const built = readFileSync(join(fresh, path));
+    if (!existsSync(committed) || !readFileSync(committed).equals(built)) {
+      stale.push(`${path} differs from a fresh build`);
+    }
+  }
+  for (const path of strays(files)) {
+    stale.push(`${path} is not built by page/build.mjs`);
+  }
+  return stale;
+}
+
+/** Files in the built folder that this build does not make (left by an older one). */
+function strays(files) {
+  const folder = join(CHECKOUT, STATIC_DIR);
+  const names = existsSync(folder) ? readdirSync(folder) : [];
+  return names.map((name) => `${STATIC_DIR}/${name}`).filter((path) => !(path in files));
+}
+
+const files = await build();
+if (process.argv.includes("--check")) {
+  const fresh = mkdtempSync(join(tmpdir(), "heatmap-page-"));
+  try {
+    write(fresh, files);
+    const stale = differences(fresh, files);
+    for (const line of stale) {
+      console.error(`page/build.mjs --check: ${line}`);
+    }
+    if (stale.length > 0) {
+      console.error("Run `npm run build:page` in clients/typescript and commit the result.");
+      process.exitCode = 1;
+    } else {
+      console.log(`page/build.mjs --check: ${Object.keys(files).length} files match a fresh build`);
+    }
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+} else {
+  // The folder is the build's: what an older build left there and this one does not make goes.
+  for (const path of strays(files)) {
+    rmSync(join(CHECKOUT, path), { recursive: true });
+    console.log(`removed ${path}`);
+  }
+  write(CHECKOUT, files);
+  for (const path of Object.keys(files)) {
+    console.log(`wrote ${path}`);
+  }
+}
