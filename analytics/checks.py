@@ -36,6 +36,7 @@ from analytics.auth.authentication import (
 )
 from analytics.conf import HEATMAP_SOURCES, REMOVED_SETTINGS, conf
 from analytics.db import first_line, table_readable
+from analytics.heatmap.vocabulary import Zone
 from analytics.models import Call, LeadZoneMap
 
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
@@ -205,6 +206,7 @@ def check_heatmap_settings(
                 id="analytics.E026",
             )
         )
+    messages += _check_admin_time_zone(conf.ADMIN_TIME_ZONE)
     if conf.HEATMAP_SOURCE not in HEATMAP_SOURCES:
         messages.append(
             Error(
@@ -214,6 +216,24 @@ def check_heatmap_settings(
             )
         )
     return messages
+
+
+def _check_admin_time_zone(name: Any) -> list[CheckMessage]:
+    """``ANALYTICS_ADMIN_TIME_ZONE``: unset, or a zone the endpoint's ``tz`` accepts."""
+    if name is None:
+        return []
+    try:
+        Zone.named(name if isinstance(name, str) else "")
+    except ValueError as exc:
+        return [
+            Error(
+                f"ANALYTICS_ADMIN_TIME_ZONE is {name!r}: {exc}",
+                hint="The admin's heatmap page starts in this zone; None starts it in "
+                "the host's TIME_ZONE.",
+                id="analytics.E027",
+            )
+        ]
+    return []
 
 
 def check_removed_settings(

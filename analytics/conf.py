@@ -169,6 +169,13 @@ class AnalyticsSettings:
         """``ANALYTICS_CALLING_HOURS`` as the host wrote it, for ``analytics.E026`` to judge."""
         return _setting("ANALYTICS_CALLING_HOURS", DEFAULT_CALLING_HOURS)
 
+    @property
+    def ADMIN_TIME_ZONE(self) -> str | None:
+        """The IANA zone the admin's heatmap page starts in for a staff user who has not
+        picked one yet; ``None``: the host's current zone (``TIME_ZONE``)."""
+        zone: str | None = _setting("ANALYTICS_ADMIN_TIME_ZONE", None) or None
+        return zone
+
 
 conf = AnalyticsSettings()
 

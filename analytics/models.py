@@ -36,6 +36,9 @@ class User(models.Model):
 
     id = models.UUIDField(primary_key=True)
     agency_id = models.UUIDField(null=True, blank=True)
+    # Read by the admin's users list only, as the reference schema has them.
+    email = models.TextField(null=True, blank=True)  # noqa: DJ001
+    full_name = models.TextField(null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         managed = False

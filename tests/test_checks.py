@@ -140,6 +140,14 @@ def test_live_sessions_without_a_sessions_table_is_an_error(settings: Any) -> No
         ({"ANALYTICS_CALLING_HOURS": (8.0, 21)}, ["analytics.E026"]),
         ({"ANALYTICS_CALLING_HOURS": 8}, ["analytics.E026"]),
         ({"ANALYTICS_CALLING_HOURS": "8-21"}, ["analytics.E026"]),
+        # The zone the admin's heatmap page starts in: an IANA name the endpoint takes, or None.
+        ({"ANALYTICS_ADMIN_TIME_ZONE": "America/New_York"}, []),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": "UTC"}, []),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": None}, []),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": "Mars/Base"}, ["analytics.E027"]),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": "+05:30"}, ["analytics.E027"]),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": "localtime"}, ["analytics.E027"]),
+        ({"ANALYTICS_ADMIN_TIME_ZONE": 3}, ["analytics.E027"]),
     ],
     ids=repr,
 )

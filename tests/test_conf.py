@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert conf.REQUIRE_LIVE_SESSION is False
     assert conf.HEATMAP_DATABASE == "default"
     assert conf.HEATMAP_SOURCE == "auto"
+    assert conf.ADMIN_TIME_ZONE is None
 
 
 @pytest.mark.django_db(databases=["default", "replica"])

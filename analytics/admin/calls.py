@@ -4,7 +4,10 @@ It never counts the whole table, never reads ``analysis`` (its lookups are the
 status and end-reason filters and the date drill-down, nothing else) and never
 runs a ``DISTINCT`` over it (see :mod:`analytics.admin.large_tables`); its pages
 read under ``STATEMENT_TIMEOUT`` (5 s). It also serves the call heatmap
-page, ``<calls>/heatmap/`` (:mod:`analytics.admin.heatmap`).
+page, ``<calls>/heatmap/`` (:mod:`analytics.admin.heatmap`), which each agency id links to.
+Its columns fit a 1280-pixel window beside the admin's sidebar and filters: ids
+shortened, campaign and client in one column, times without seconds, and *connected* a
+tick rather than the time joined.
 """
 
 from __future__ import annotations
@@ -13,36 +16,40 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import QuerySet
+from django.db import router
+from django.db.models import BooleanField, ExpressionWrapper, QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
-from analytics.admin.heatmap import CallHeatmapPage
+from analytics.admin.heatmap import CallHeatmapPage, agency_heatmap_link, agency_list_cell
 from analytics.admin.large_tables import (
     ColumnValuesFilter,
     LargeTableAdmin,
     calendar_hierarchy,
     short_uuid_search_link,
 )
-from analytics.models import MEETING_BOOKED, Call
+from analytics.heatmap.agencies import calls_span
+from analytics.models import CONNECTED, MEETING_BOOKED, Call
+
+#: How the list writes a time: to the minute, numbers only (``2026-11-28 10:15``).
+LIST_TIME_FORMAT = "Y-m-d H:i"
 
 
 class CallAdmin(CallHeatmapPage, LargeTableAdmin):
     list_display = (
-        "created_at",
+        "created",
         "agency",
-        "campaign",
-        "client",
+        "campaign_client",
         "status",
-        "joined_at",
         "end_reason",
+        "connected",
         "booked",
     )
     list_filter = (("status", ColumnValuesFilter), ("end_reason", ColumnValuesFilter))
     date_hierarchy = "created_at"
-    #: How many years back the date drill-down offers.
-    date_hierarchy_years = 3
     ordering = ("-created_at",)
     # Sorting millions of rows by a column without an index is a full sort.
     sortable_by = ("created_at",)
@@ -52,7 +59,7 @@ class CallAdmin(CallHeatmapPage, LargeTableAdmin):
     fields = (
         "id",
         "created_at",
-        "agency_id",
+        "agency_heatmap",
         "campaign_id",
         "client_id",
         "status",
@@ -61,24 +68,49 @@ class CallAdmin(CallHeatmapPage, LargeTableAdmin):
         "booked",
         "analysis",
     )
-    readonly_fields = ("booked",)
+    readonly_fields = ("agency_heatmap", "booked")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
         # "booked" is worked out in the database; the list never reads ``analysis``.
         calls: QuerySet[Call] = super().get_queryset(request)
-        return calls.defer("analysis").annotate(is_booked=MEETING_BOOKED)
+        return calls.defer("analysis").annotate(
+            is_connected=ExpressionWrapper(CONNECTED, output_field=BooleanField()),
+            is_booked=MEETING_BOOKED,
+        )
+
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, call: Call) -> str:
+        return formats.date_format(timezone.localtime(call.created_at), LIST_TIME_FORMAT)
 
     @admin.display(description="agency")
-    def agency(self, call: Call) -> str | None:
-        return short_uuid_search_link(call.agency_id)
+    def agency(self, call: Call) -> SafeString | None:
+        return agency_list_cell(call.agency_id, site_name=self.admin_site.name)
 
-    @admin.display(description="campaign")
-    def campaign(self, call: Call) -> str | None:
-        return short_uuid_search_link(call.campaign_id)
+    @admin.display(description="agency id")
+    def agency_heatmap(self, call: Call) -> SafeString | None:
+        """The call's page: the agency in full, linking to its heatmap."""
+        return agency_heatmap_link(
+            call.agency_id, site_name=self.admin_site.name, text=str(call.agency_id)
+        )
 
-    @admin.display(description="client")
-    def client(self, call: Call) -> str | None:
-        return short_uuid_search_link(call.client_id)
+    @admin.display(description="campaign / client")
+    def campaign_client(self, call: Call) -> SafeString:
+        """Both in one column, one above the other: the list's width is the window's."""
+        empty = self.get_empty_value_display()
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}",
+            (
+                (short_uuid_search_link(value) or empty,)
+                for value in (call.campaign_id, call.client_id)
+            ),
+        )
+
+    @admin.display(description="connected", boolean=True)
+    def connected(self, call: Call) -> bool | None:
+        """As the heatmap counts it: joined, and not ended as ``unjoined``."""
+        value = getattr(call, "is_connected", None)
+        return None if value is None else bool(value)
 
     @admin.display(description="booked", boolean=True)
     def booked(self, call: Call) -> bool | None:
@@ -87,11 +119,10 @@ class CallAdmin(CallHeatmapPage, LargeTableAdmin):
         return None if value is None else bool(value)
 
     def changelist_context(self, request: HttpRequest, cl: ChangeList) -> dict[str, Any]:
-        return {
-            "calendar_hierarchy": calendar_hierarchy(
-                cl, today=timezone.localdate(), years=self.date_hierarchy_years
-            )
-        }
+        # The years, months and days between the first call and the last, in the admin's zone.
+        span = calls_span(using=router.db_for_read(Call))
+        dates = None if span is None else (timezone.localdate(span[0]), timezone.localdate(span[1]))
+        return {"calendar_hierarchy": calendar_hierarchy(cl, span=dates)}
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the defaults, whose "<path:object_id>/" would take "heatmap/".

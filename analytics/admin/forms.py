@@ -72,13 +72,15 @@ class CallHeatmapForm(forms.Form):
     )
 
     @classmethod
-    def from_query(cls, query: QueryDict) -> CallHeatmapForm:
-        """Bound once an agency is asked for; options left out take their defaults."""
+    def from_query(cls, query: QueryDict, *, zone: str = TZ.default) -> CallHeatmapForm:
+        """Bound once an agency is asked for; options left out take their defaults, and
+        the time zone ``zone``."""
+        initial = {name: field.initial for name, field in cls.base_fields.items()}
+        initial["tz"] = zone
         if "agency" not in query:
-            return cls()
-        data = {name: field.initial for name, field in cls.base_fields.items()}
-        data.update((name, query[name]) for name in cls.base_fields if name in query)
-        return cls(data)
+            return cls(initial={"tz": zone})
+        initial.update((name, query[name]) for name in cls.base_fields if name in query)
+        return cls(initial)
 
     def clean_tz(self) -> Zone:
         try:

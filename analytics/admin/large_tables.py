@@ -6,13 +6,14 @@ size: counting every row, a ``DISTINCT`` over the table for each filter and for
 the date hierarchy, and searching every column. Here: a paginator that stops
 counting (:class:`CappedCountPaginator`), a filter whose choices come from the
 catalogue or a sample (:class:`ColumnValuesFilter`), a date drill-down from the
-calendar (:func:`calendar_hierarchy`), and the read-only bases
+calendar between the first and last rows (:func:`calendar_hierarchy`), and the read-only bases
 (:class:`ReadOnlyAdmin`, :class:`LargeTableAdmin`).
 
 The query string is the list's input, so it takes only what the list offers: its
-filters' and its drill-down's parameters (anything else is refused with a 400
-before any query), values those offer (anything else is Django's "bad lookup",
-back to the list with ``?e=1`` and a message), and sorting by ``sortable_by``.
+filters' and its drill-down's parameters, also spelt with ``__exact`` as Django writes
+them (anything else is refused with a 400 before any query), values those offer
+(anything else is Django's "bad lookup", back to the list with ``?e=1`` and a
+message), and sorting by ``sortable_by``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from django.utils.translation import gettext
 
 from analytics.admin import timeouts
 from analytics.admin.timeouts import respond_in_time
+
+#: The lookup Django's own filters spell out (``?status__exact=``), the same as none.
+EXACT = "__exact"
 
 if TYPE_CHECKING:  # generic only in the type stubs
     ModelAdminBase = admin.ModelAdmin[Any]
@@ -237,6 +241,8 @@ def checked_drill_down(request: HttpRequest, field: str, params: dict[str, list[
 class LargeTableChangeList(ChangeList):
     """The change list of :class:`LargeTableAdmin`: what reaches SQL is checked first.
 
+    - ``<lookup>__exact``, as Django writes a filter's value, is read as ``<lookup>``, the
+      list's own spelling, for each lookup the list takes (:meth:`read_exact_lookups`).
     - The date drill-down's values name a real date (:func:`checked_drill_down`).
     - ``?o=`` sorts by ``sortable_by``'s columns only; Django's own would sort by any
       column of ``list_display`` (a full sort of the table), whatever the headers offer.
@@ -244,7 +250,24 @@ class LargeTableChangeList(ChangeList):
       not a UUID does, instead of showing the unsearched list.
     """
 
+    def read_exact_lookups(self, request: HttpRequest) -> None:
+        """``?status__exact=ended`` as ``?status=ended``, in the filters and in every link
+        the list makes; the values are then checked as the filter's own."""
+        model_admin = self.model_admin
+        if not isinstance(model_admin, LargeTableAdmin):
+            return
+        lookups = model_admin.list_lookups(request)
+        for name in [name for name in self.filter_params if name.endswith(EXACT)]:
+            plain = name.removesuffix(EXACT)
+            if plain not in lookups:
+                continue  # refused by lookup_allowed(), as any other lookup
+            values = [*self.filter_params.pop(name), *self.filter_params.get(plain, [])]
+            self.filter_params[plain] = values
+            self.params.pop(name, None)
+            self.params[plain] = values[-1]
+
     def get_filters(self, request: HttpRequest) -> Any:
+        self.read_exact_lookups(request)
         if self.date_hierarchy:
             checked_drill_down(request, self.date_hierarchy, self.filter_params)
         return super().get_filters(request)
@@ -431,16 +454,19 @@ def short_uuid_search_link(value: UUID | None) -> str | None:
     )
 
 
-def calendar_hierarchy(cl: ChangeList, *, today: date, years: int) -> dict[str, Any]:
-    """The date drill-down, from the calendar instead of from the rows.
+def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dict[str, Any]:
+    """The date drill-down, from the calendar between the first and last row's dates.
 
-    Django's ``date_hierarchy`` runs ``MIN``/``MAX`` and a ``DISTINCT`` of
-    truncated dates over every matching row. This offers the last ``years``
-    years, their months and the months' days, and leaves finding the rows to
-    the filter, a range on ``created_at``. Returns what
-    ``admin/date_hierarchy.html`` expects.
+    Django's ``date_hierarchy`` runs ``MIN``/``MAX`` and a ``DISTINCT`` of truncated
+    dates over every matching row. This offers the years from ``span``'s first date to
+    its last (where the caller found them cheaply; ``None``: no rows, no drill-down),
+    their months and the months' days, and leaves finding the rows to the filter, a
+    range on the field. Returns what ``admin/date_hierarchy.html`` expects.
     """
     field = cl.date_hierarchy
+    if span is None:
+        return {"show": False}
+    first, last = span
 
     def link(**parts: int) -> str:
         new = {f"{field}__{name}": value for name, value in parts.items()}
@@ -462,7 +488,10 @@ def calendar_hierarchy(cl: ChangeList, *, today: date, years: int) -> dict[str, 
                 "choices": [{"title": title(shown, "MONTH_DAY_FORMAT")}],
             }
         if y and m:
-            last = today.day if (y, m) == (today.year, today.month) else monthrange(y, m)[1]
+            days = range(
+                first.day if (y, m) == (first.year, first.month) else 1,
+                (last.day if (y, m) == (last.year, last.month) else monthrange(y, m)[1]) + 1,
+            )
             return {
                 "show": True,
                 "back": {"link": link(year=y), "title": str(y)},
@@ -471,11 +500,13 @@ def calendar_hierarchy(cl: ChangeList, *, today: date, years: int) -> dict[str, 
                         "link": link(year=y, month=m, day=n),
                         "title": title(date(y, m, n), "MONTH_DAY_FORMAT"),
                     }
-                    for n in range(1, last + 1)
+                    for n in days
                 ],
             }
         if y:
-            months = range(1, (today.month if y == today.year else 12) + 1)
+            months = range(
+                first.month if y == first.year else 1, (last.month if y == last.year else 12) + 1
+            )
             return {
                 "show": True,
                 "back": {"link": link(), "title": gettext("All dates")},
@@ -493,7 +524,6 @@ def calendar_hierarchy(cl: ChangeList, *, today: date, years: int) -> dict[str, 
         "show": True,
         "back": None,
         "choices": [
-            {"link": link(year=n), "title": str(n)}
-            for n in range(today.year - years + 1, today.year + 1)
+            {"link": link(year=n), "title": str(n)} for n in range(first.year, last.year + 1)
         ],
     }

@@ -82,6 +82,64 @@ def test_the_page_sits_in_the_app_section(staff: Client) -> None:
     assert "Call heatmap" in breadcrumbs.group(1)
 
 
+def sidebar_entries(html: str) -> dict[str, bool]:
+    """The sidebar's entries (model row classes) and whether each is marked current."""
+    nav = re.search(r'<nav class="sticky" id="nav-sidebar".*?</nav>', html, re.DOTALL)
+    assert nav, "no sidebar"
+    rows = re.findall(r'<tr class="model-(\w+)( current-model)?">', nav.group(0))
+    return {name: bool(current) for name, current in rows}
+
+
+def test_the_sidebar_marks_the_page_not_the_calls(staff: Client) -> None:
+    """Django marks each entry whose URL is in the page's path, and this page sits under
+    the calls' URL."""
+    html = staff.get(HEATMAP_PAGE).content.decode()
+    assert sidebar_entries(html) == {"call": False, "callheatmap": True, "user": False}
+    assert f'<a href="{HEATMAP_PAGE}" aria-current="page">Call heatmap</a>' in html
+    # The calls' entry still leads to the calls.
+    calls_link = re.search(r'<tr class="model-call">.*?<a href="([^"]+)"', html, re.DOTALL)
+    assert calls_link
+    assert staff.get(calls_link.group(1)).status_code == 200
+    # Elsewhere the sidebar is Django's own.
+    assert sidebar_entries(staff.get(CALLS_PAGE).content.decode()) == {"call": True, "user": False}
+
+
+# --- the zone it starts in ----------------------------------------------------------------
+
+
+def initial_zone(staff: Client) -> str:
+    zone: str = staff.get(HEATMAP_PAGE).context["form"]["tz"].value()
+    return zone
+
+
+def test_the_page_starts_in_the_hosts_time_zone(staff: Client, settings: Any) -> None:
+    settings.TIME_ZONE = "Europe/Paris"
+    assert initial_zone(staff) == "Europe/Paris"
+
+
+def test_the_page_starts_in_the_admin_time_zone_setting(staff: Client, settings: Any) -> None:
+    settings.TIME_ZONE = "Europe/Paris"
+    settings.ANALYTICS_ADMIN_TIME_ZONE = "America/Chicago"
+    assert initial_zone(staff) == "America/Chicago"
+
+
+def test_the_page_starts_in_the_zone_this_user_last_asked_for(
+    staff: Client, user: User, settings: Any
+) -> None:
+    settings.ANALYTICS_ADMIN_TIME_ZONE = "America/Chicago"
+    staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Asia/Kolkata"})
+    assert initial_zone(staff) == "Asia/Kolkata"
+    # Left out of an asked-for heatmap, it is the zone the heatmap is read in.
+    response = staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id)})
+    assert response.context["result"].timezone == "Asia/Kolkata"
+    # A zone that was refused is not kept.
+    staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Mars/Base"})
+    assert initial_zone(staff) == "Asia/Kolkata"
+    # Another staff user starts in the setting's.
+    staff.force_login(staff_member(username="other"))
+    assert initial_zone(staff) == "America/Chicago"
+
+
 # --- what it shows ----------------------------------------------------------------------
 
 
@@ -143,13 +201,17 @@ def test_json_is_the_endpoint_body_for_the_same_options(
     assert page.content == api.content
 
 
-def test_first_visit_shows_the_form_only(staff: Client, user: User) -> None:
+def test_first_visit_shows_the_form_only(
+    staff: Client, user: User, make_call: MakeCall, other_agency_id: uuid.UUID
+) -> None:
+    make_call(agency_id=other_agency_id)  # an agency with calls and no users
     response = staff.get(HEATMAP_PAGE)
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="heatmap-form"' in html
     assert 'id="heatmap"' not in html
     assert f'<option value="{user.agency_id}">' in html  # agencies offered from users
+    assert f'<option value="{other_agency_id}">' in html  # and from calls
 
 
 def test_an_agency_with_users_but_no_calls_shows_an_empty_grid(staff: Client, user: User) -> None:
