@@ -201,13 +201,19 @@ def test_short_and_expired_tokens_meet_the_running_demo(
     )
 
 
-def test_the_demo_serves_its_static_files_without_variables(
+def test_the_printed_link_opens_the_page_without_variables(
     demo_server: tuple[str, str],
 ) -> None:
-    """DEBUG is on by default on the demo's SQLite, so runserver serves the admin's CSS."""
+    """The page at ``/`` and its script, and the admin's CSS: DEBUG is on by default on the
+    demo's SQLite, so runserver serves the static files with no DJANGO_DEBUG set."""
     base_url, _ = demo_server
-    with urllib.request.urlopen(f"{base_url}/static/admin/css/base.css", timeout=30) as css:
-        assert css.status == 200
+    with urllib.request.urlopen(f"{base_url}/", timeout=30) as page:
+        assert page.status == 200
+        script = re.search(r'src="(/static/[^"?]+\.js)', page.read().decode())
+    assert script is not None
+    for path in (script[1], "/static/admin/css/base.css"):
+        with urllib.request.urlopen(f"{base_url}{path}", timeout=30) as static:
+            assert static.status == 200
 
 
 def test_every_command_runs_on_the_demo_database_without_variables(
