@@ -94,6 +94,7 @@ def test_a_query_over_the_timeout_is_a_500_and_the_connection_serves_on(
     assert connection.connection is server_connection
 
 
+@pytest.mark.usefixtures("user")  # heatmap() refuses an agency nothing belongs to
 def test_the_bounds_hold_inside_the_block_and_do_not_leak_into_the_callers_transaction(
     agency_id: uuid.UUID,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Any, cast
 from rest_framework import serializers
 
 from analytics.conf import conf
-from analytics.heatmap.query import HeatmapQuery
+from analytics.heatmap.query import HeatmapQuery, InvalidQuery
 from analytics.heatmap.ranking import BEST_TIMES_LIMIT
 from analytics.heatmap.vocabulary import (
     CAMPAIGN_ID,
@@ -22,10 +22,7 @@ from analytics.heatmap.vocabulary import (
     PERIOD,
     RATE_DECIMALS,
     TZ,
-    Clock,
-    Metric,
-    Period,
-    Zone,
+    Heatmap,
 )
 
 #: What a parameter given more than once gets, ``format`` included (``FormatParamNegotiation``).
@@ -43,34 +40,14 @@ def repeated_parameters(data: Any, names: Iterable[str]) -> dict[str, list[str]]
     return {name: [GIVE_ONCE] for name in names if len(data.getlist(name)) > 1}
 
 
-class TimeZoneField(serializers.CharField):
-    """A zone name, whose one check is the zone database's list (``validate_tz``).
-
-    That list refuses NUL and surrogate characters too, with the zone's own
-    message, so ``CharField``'s character validators are left out.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.validators = []
-
-
-class QueryFlagField(serializers.BooleanField):
-    """``true``/``1`` or ``false``/``0`` (any case); DRF's own also takes ``yes``, ``on``, ``t``."""
-
-    # Absent is "not given", so the default applies (an HTML form's unticked box is False).
-    default_empty_html = serializers.empty
-    TRUE_VALUES = {"true", "1"}
-    FALSE_VALUES = {"false", "0"}
-    NULL_VALUES: set[str | None] = set()
-    default_error_messages = {"invalid": 'Must be "true", "false", "1" or "0".'}
-
-
 class HeatmapQuerySerializer(serializers.Serializer[Any]):
     """Query parameters, validated into a :class:`HeatmapQuery`; anything malformed is a 400.
 
-    Each field is built from its :class:`~analytics.heatmap.vocabulary.Parameter`, whose
-    help, bounds and defaults drf-spectacular reads from the field.
+    The fields describe the parameters (drf-spectacular reads their type, choices, bounds,
+    default and help, each from its :class:`~analytics.heatmap.vocabulary.Parameter`); the
+    checking is :meth:`HeatmapQuery.parse`'s, the one ``heatmap()`` in the shell uses, so
+    the two take the same values and refuse the rest with the same messages. Only the
+    query string's own mistake, a parameter given twice, is checked here.
     """
 
     period = serializers.ChoiceField(
@@ -81,64 +58,31 @@ class HeatmapQuerySerializer(serializers.Serializer[Any]):
     )
     campaign_id = serializers.UUIDField(required=False, help_text=CAMPAIGN_ID.help)
     client_id = serializers.UUIDField(required=False, help_text=CLIENT_ID.help)
-    tz = TimeZoneField(default=TZ.default, help_text=TZ.help)
+    tz = serializers.CharField(default=TZ.default, help_text=TZ.help)
     min_calls = serializers.IntegerField(
         min_value=MIN_CALLS_LIMITS[0],
         max_value=MIN_CALLS_LIMITS[1],
         default=MIN_CALLS.default,
         help_text=MIN_CALLS.help,
     )
-    dense = QueryFlagField(default=DENSE.default, help_text=DENSE.help)
+    dense = serializers.BooleanField(default=DENSE.default, help_text=DENSE.help)
     clock = serializers.ChoiceField(
         choices=list(CLOCK.choices), default=CLOCK.default, help_text=CLOCK.help
     )
 
-    def to_internal_value(self, data: Any) -> Any:
-        # DRF reads ``?client_id=`` as "not given"; a blank value is a client bug
-        # we would rather report than silently widen the answer to every client.
+    def to_internal_value(self, data: Any) -> HeatmapQuery:
         # ``.keys()`` because the DRF stubs say iterating ``fields`` yields fields, not names.
-        blank = {
-            name: ["This field may not be blank."]
-            for name in self.fields.keys()  # noqa: SIM118
-            if data.get(name) == ""
-        }
-        repeated = repeated_parameters(data, self.fields.keys())
-        if blank or repeated:
-            raise serializers.ValidationError({**blank, **repeated})
-        return super().to_internal_value(data)
-
-    # Each value parsed once, in DRF's per-field hooks (defaults included), so a bad
-    # one is reported under its own name beside the others.
-
-    def validate_period(self, value: str) -> Period:
-        return Period(value)
-
-    def validate_metric(self, value: str) -> Metric:
-        return Metric(value)
-
-    def validate_clock(self, value: str) -> Clock:
-        return Clock(value)
-
-    def validate_tz(self, value: str) -> Zone:
-        """The zone, resolved once; only names in the zone database's list open a file."""
+        names = list(self.fields.keys())
+        if repeated := repeated_parameters(data, names):
+            raise serializers.ValidationError(repeated)
+        given = {name: data[name] for name in names if name in data}
         try:
-            return Zone.named(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from exc
-
-    def validate(self, attrs: dict[str, Any]) -> HeatmapQuery:
-        # Every field is checked by now; the window is fixed here, once, in the query's zone.
-        return HeatmapQuery.build(
-            period=attrs["period"],
-            metric=attrs["metric"],
-            zone=attrs["tz"],
-            min_calls=attrs["min_calls"],
-            dense=attrs["dense"],
-            campaign_id=attrs.get("campaign_id"),
-            client_id=attrs.get("client_id"),
-            clock=attrs["clock"],
-            calling_hours=conf.CALLING_HOURS,
-        )
+            # The window is fixed here, once, in the query's zone.
+            return HeatmapQuery.parse(given, calling_hours=conf.CALLING_HOURS)
+        except InvalidQuery as exc:
+            raise serializers.ValidationError(
+                {name: [message] for name, message in exc.errors.items()}
+            ) from exc
 
     @property
     def query(self) -> HeatmapQuery:
@@ -219,14 +163,14 @@ class BestTimeSerializer(serializers.Serializer[Any]):
         help_text="The rate's sample size; present for the rate metrics only.",
     )
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        if data["total_calls"] is None:  # a count is its own sample size; only rates carry one
-            del data["total_calls"]
-        return data
 
-
+# No docstring, as drf-spectacular would publish it. The fields describe the body to
+# drf-spectacular; ``Heatmap.as_body()`` writes it, so the shell's ``as_body()`` is the
+# endpoint's body by construction.
 class HeatmapSerializer(serializers.Serializer[Any]):
+    def to_representation(self, instance: Heatmap) -> dict[str, Any]:
+        return instance.as_body()
+
     period = HeatmapPeriodSerializer(source="*")
     metric = serializers.ChoiceField(
         choices=list(METRIC.choices), help_text="The `metric` asked for."

@@ -1,26 +1,143 @@
 """What one heatmap request asks for, checked once: the value every layer after the parser takes.
 
-The query serializer, the admin form and the shell's ``heatmap()`` each turn
-plain input into a :class:`HeatmapQuery`; the cache, the selector and the
-pages only read it. Free of Django and DRF, like :mod:`analytics.heatmap.vocabulary`.
+:meth:`HeatmapQuery.parse` checks plain values (a query string's, or the shell's) with one
+check per parameter, below; the endpoint's query serializer and the shell's ``heatmap()``
+both call it, so they accept the same values and refuse the rest with the same messages.
+The admin form checks with Django's form fields and builds with :meth:`HeatmapQuery.build`.
+The cache, the selector and the pages only read the query. Free of Django and DRF, like
+:mod:`analytics.heatmap.vocabulary`.
 """
 
 from __future__ import annotations
 
+import enum
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from analytics.heatmap.vocabulary import (
+    ABOVE_MAXIMUM,
+    BELOW_MINIMUM,
+    BLANK,
+    CAMPAIGN_ID,
+    CLIENT_ID,
+    CLOCK,
     DEFAULT_MIN_CALLS,
     DEFAULT_ZONE,
+    DENSE,
+    FALSE_FLAGS,
+    INTEGER_TOO_LONG,
+    INVALID_CHOICE,
+    INVALID_FLAG,
+    INVALID_INTEGER,
+    INVALID_UUID,
+    MAX_INTEGER_LENGTH,
+    METRIC,
+    MIN_CALLS,
+    MIN_CALLS_LIMITS,
+    PERIOD,
+    TRUE_FLAGS,
+    TZ,
     CallingHours,
     Clock,
     Metric,
+    Parameter,
     Period,
     Zone,
 )
+
+Choice = TypeVar("Choice", bound=enum.StrEnum)
+#: ``"20.0"`` and ``"20.000 "`` are 20, as DRF's integer field reads them; ``"20.5"`` is not.
+_WHOLE_DECIMAL = re.compile(r"\.0*\s*$")
+
+
+def parse_choice(choices: type[Choice], value: object) -> Choice:
+    """One of ``choices``, spelled exactly (``"lead"``, not ``"LEAD"``), or ``ValueError``."""
+    try:
+        return choices(str(value))
+    except ValueError:
+        raise ValueError(INVALID_CHOICE.format(value=value)) from None
+
+
+def parse_uuid(value: object) -> UUID:
+    """A UUID, or its text in any form Python's ``UUID`` reads (hyphens, braces, ``urn:uuid:``)."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value) if isinstance(value, str) else "")
+    except ValueError:
+        raise ValueError(INVALID_UUID) from None
+
+
+def parse_zone(value: object) -> Zone:
+    """A zone of :func:`~analytics.heatmap.vocabulary.time_zone_names`, around spaces
+    stripped, or ``ValueError`` with the zone's own message."""
+    name = value.strip() if isinstance(value, str) else ""
+    if isinstance(value, str) and not name:
+        raise ValueError(BLANK)
+    return Zone.named(name)
+
+
+def parse_min_calls(value: object) -> int:
+    """A whole number within ``MIN_CALLS_LIMITS``: an ``int``, or its text (``"20"``,
+    ``"20.0"``), as the query string gives it. ``True`` is not a number here."""
+    if isinstance(value, str) and len(value) > MAX_INTEGER_LENGTH:
+        raise ValueError(INTEGER_TOO_LONG)
+    try:
+        number = int(_WHOLE_DECIMAL.sub("", str(value)))
+    except (ValueError, TypeError):
+        raise ValueError(INVALID_INTEGER) from None
+    low, high = MIN_CALLS_LIMITS
+    if number < low:
+        raise ValueError(BELOW_MINIMUM.format(limit=low))
+    if number > high:
+        raise ValueError(ABOVE_MAXIMUM.format(limit=high))
+    return number
+
+
+def parse_flag(value: object) -> bool:
+    """``True``/``False``, or the query string's ``true``/``1`` and ``false``/``0`` in any case."""
+    if isinstance(value, bool):
+        return value
+    spelled = value.lower() if isinstance(value, str) else None
+    if spelled in TRUE_FLAGS:
+        return True
+    if spelled in FALSE_FLAGS:
+        return False
+    raise ValueError(INVALID_FLAG)
+
+
+#: Each parameter :meth:`HeatmapQuery.parse` takes, and its check, in the contract's order.
+CHECKS: tuple[tuple[Parameter[Any], Callable[[object], Any]], ...] = (
+    (PERIOD, lambda value: parse_choice(Period, value)),
+    (METRIC, lambda value: parse_choice(Metric, value)),
+    (CAMPAIGN_ID, parse_uuid),
+    (CLIENT_ID, parse_uuid),
+    (TZ, parse_zone),
+    (MIN_CALLS, parse_min_calls),
+    (DENSE, parse_flag),
+    (CLOCK, lambda value: parse_choice(Clock, value)),
+)
+
+
+class InvalidQuery(ValueError):
+    """Bad values: ``errors`` holds each parameter's message, the one the endpoint's 400
+    gives under its name. Its text names each parameter, and a choice's choices, because
+    a ``ValueError`` has no field to name or contract to list them.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        choices = {parameter.name: parameter.choices for parameter, _ in CHECKS}
+        lines = [
+            f"{name}: {message}"
+            + (f" Choices: {', '.join(choices[name])}." if choices.get(name) else "")
+            for name, message in errors.items()
+        ]
+        super().__init__("\n".join(lines))
 
 
 def today_in(zone: tzinfo) -> date:
@@ -105,6 +222,52 @@ class HeatmapQuery:
             end_date=end_date,
             start=start,
             end=end,
+        )
+
+    @classmethod
+    def parse(
+        cls,
+        values: Mapping[str, object],
+        *,
+        calling_hours: CallingHours | None = None,
+        today: date | None = None,
+    ) -> HeatmapQuery:
+        """The query for plain ``values`` (``{"period": "7d", "dense": "true"}``, or the
+        shell's ``Period.DAYS_7`` and ``True``), each checked by its parameter's check;
+        a name left out takes its default. Every bad value at once: :class:`InvalidQuery`.
+
+        A blank value (``""``) is refused, not read as "not given": ``?client_id=`` is a
+        client's bug, which would otherwise widen the answer to every client.
+        """
+        unknown = set(values) - {parameter.name for parameter, _ in CHECKS}
+        if unknown:
+            raise TypeError(f"Unknown parameters: {', '.join(sorted(unknown))}")
+        checked: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for parameter, check in CHECKS:
+            value = values.get(parameter.name, parameter.default)
+            if value is None and parameter.default is None:
+                checked[parameter.name] = None
+                continue
+            try:
+                if isinstance(value, str) and value == "":
+                    raise ValueError(BLANK)
+                checked[parameter.name] = check(value)
+            except ValueError as exc:
+                errors[parameter.name] = str(exc)
+        if errors:
+            raise InvalidQuery(errors)
+        return cls.build(
+            period=checked["period"],
+            metric=checked["metric"],
+            zone=checked["tz"],
+            min_calls=checked["min_calls"],
+            dense=checked["dense"],
+            campaign_id=checked["campaign_id"],
+            client_id=checked["client_id"],
+            clock=checked["clock"],
+            calling_hours=calling_hours,
+            today=today,
         )
 
     @property

@@ -25,7 +25,7 @@ from analytics.heatmap.lead_scan import (
     lead_local_hour_sql,
     offsets_for,
 )
-from analytics.heatmap.query import HeatmapQuery
+from analytics.heatmap.query import HeatmapQuery, parse_uuid
 from analytics.heatmap.ranking import rank_best_times
 from analytics.heatmap.vocabulary import (
     DEFAULT_MIN_CALLS,
@@ -35,8 +35,6 @@ from analytics.heatmap.vocabulary import (
     HeatmapCell,
     Metric,
     Period,
-    Zone,
-    check_min_calls,
     dense_grid,
     fold_into_week,
 )
@@ -372,38 +370,54 @@ def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
 
 def heatmap(
     *,
-    agency_id: UUID,
+    agency_id: UUID | str,
     period: Period | str = Period.DAYS_30,
     metric: Metric | str = Metric.CALLS,
-    campaign_id: UUID | None = None,
-    client_id: UUID | None = None,
+    campaign_id: UUID | str | None = None,
+    client_id: UUID | str | None = None,
     tz: str = DEFAULT_TIME_ZONE,
-    min_calls: int = DEFAULT_MIN_CALLS,
-    dense: bool = False,
+    min_calls: int | str = DEFAULT_MIN_CALLS,
+    dense: bool | str = False,
     clock: Clock | str = Clock.TZ,
     today: date | None = None,
 ) -> Heatmap:
-    """:func:`heatmap_for` from plain values, for ``python manage.py shell``.
+    """The endpoint as a function, for ``python manage.py shell``: what
+    ``GET /api/dashboard-heatmap`` answers the agency's users for the same parameters
+    (``result.as_body()`` is that JSON body).
 
-    ``tz`` is the IANA zone the window (and with ``clock="tz"`` the days and hours) is
-    read in; ``today`` defaults to the current date there. ``clock="lead"`` reads each
-    call on the local clock of the number called. ``min_calls`` is the sample a slot
-    needs for a rate metric to rank it. ``dense`` returns all 168 slots, not only those
-    with calls. Bad values raise ``ValueError``, as the endpoint answers 400.
+    Each value is checked by the endpoint's own check (:meth:`HeatmapQuery.parse`), so
+    the query string's text is taken as it is there (``dense="false"``, ``min_calls="20"``)
+    beside Python's values (``False``, ``20``, ``Period.DAYS_7``, a ``UUID``). A bad value
+    is a ``ValueError`` (:class:`~analytics.heatmap.query.InvalidQuery`) naming each bad
+    parameter with the endpoint's message, and a choice's choices; so is a malformed
+    ``agency_id``. An agency with no users and no calls is a ``LookupError`` (as
+    ``call_heatmap`` says it), not an empty heatmap. ``tz`` is the IANA zone the window
+    (and with ``clock="tz"`` the days and hours) is read in; ``today`` defaults to the
+    current date there. ``clock="lead"`` reads each call on the local clock of the number
+    called.
     """
-    query = HeatmapQuery.build(
-        period=Period(period),
-        metric=Metric(metric),
-        zone=Zone.named(tz),
-        min_calls=check_min_calls(min_calls),
-        dense=dense,
-        campaign_id=campaign_id,
-        client_id=client_id,
-        clock=Clock(clock),
-        calling_hours=conf.CALLING_HOURS,
-        today=today,
-    )
-    return heatmap_for(agency_id=agency_id, query=query)
+    try:
+        agency = parse_uuid(agency_id)
+    except ValueError as exc:
+        raise ValueError(f"agency_id: {exc}") from None
+    given = {
+        "period": period,
+        "metric": metric,
+        "campaign_id": campaign_id,
+        "client_id": client_id,
+        "tz": tz,
+        "min_calls": min_calls,
+        "dense": dense,
+        "clock": clock,
+    }
+    query = HeatmapQuery.parse(given, calling_hours=conf.CALLING_HOURS, today=today)
+    try:
+        require_agency(agency_id=agency)
+    except HeatmapError as exc:
+        if exc.code != "unknown_agency":
+            raise
+        raise LookupError(str(exc)) from exc
+    return heatmap_for(agency_id=agency, query=query)
 
 
 def require_agency(*, agency_id: UUID) -> None:

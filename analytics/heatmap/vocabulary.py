@@ -113,12 +113,22 @@ def rate_or_none(part: int, whole: int) -> float | None:
     return rate(part, whole) if whole else None
 
 
-def check_min_calls(min_calls: int) -> int:
-    """``min_calls`` as given, or ``ValueError`` outside the limits (the endpoint's 400)."""
-    low, high = MIN_CALLS_LIMITS
-    if not low <= min_calls <= high:
-        raise ValueError(f"min_calls must be between {low} and {high}, not {min_calls}.")
-    return min_calls
+#: What a bad value of a query parameter is told, by the endpoint's 400 and by ``heatmap()``'s
+#: ``ValueError`` alike (:mod:`analytics.heatmap.query` checks): DRF's wording, as the
+#: contract's examples show it. ``tz``'s messages are :func:`time_zone`'s.
+BLANK = "This field may not be blank."
+INVALID_CHOICE = '"{value}" is not a valid choice.'
+INVALID_UUID = "Must be a valid UUID."
+INVALID_INTEGER = "A valid integer is required."
+#: Longer than any integer ``min_calls`` could mean: refused before ``int()`` reads it.
+MAX_INTEGER_LENGTH = 1000
+INTEGER_TOO_LONG = "String value too large."
+BELOW_MINIMUM = "Ensure this value is greater than or equal to {limit}."
+ABOVE_MAXIMUM = "Ensure this value is less than or equal to {limit}."
+INVALID_FLAG = 'Must be "true", "false", "1" or "0".'
+#: ``dense``'s spellings, in any case: a query string's, and what ``heatmap()`` also takes.
+TRUE_FLAGS = frozenset({"true", "1"})
+FALSE_FLAGS = frozenset({"false", "0"})
 
 
 def parse_agency_id(value: str) -> UUID:
@@ -294,6 +304,18 @@ class HeatmapCell(CallCounts):
     connected_calls: int
     meetings_booked: int
 
+    def as_body(self) -> dict[str, Any]:
+        """The cell as an entry of the body's ``heatmap``."""
+        return {
+            "day": self.day,
+            "hour": self.hour,
+            "total_calls": self.total_calls,
+            "connected_calls": self.connected_calls,
+            "meetings_booked": self.meetings_booked,
+            "connect_rate": self.connect_rate,
+            "meeting_rate": self.meeting_rate,
+        }
+
 
 def fold_into_week(hourly: Iterable[Mapping[str, Any]]) -> tuple[HeatmapCell, ...]:
     """Per-hour counts (``local_hour`` a local wall-clock datetime) summed into weekly slots.
@@ -330,6 +352,18 @@ class BestTime:
     #: The rate's sample size; ``None`` for a count metric, which is its own sample.
     total_calls: int | None = None
 
+    def as_body(self) -> dict[str, Any]:
+        """The best time as an entry of the body's ``best_times``; ``total_calls`` for a rate."""
+        body: dict[str, Any] = {
+            "day": self.day,
+            "hour": self.hour,
+            "metric_value": self.metric_value,
+            "label": self.label,
+        }
+        if self.total_calls is not None:
+            body["total_calls"] = self.total_calls
+        return body
+
 
 @dataclass(frozen=True, slots=True)
 class Heatmap:
@@ -345,3 +379,23 @@ class Heatmap:
     unplaced_calls: int | None = None
     #: ``clock=lead`` with calling hours: placed calls outside them, lead-local.
     outside_calling_hours: int | None = None
+
+    def as_body(self) -> dict[str, Any]:
+        """The endpoint's JSON body for this heatmap, in JSON's types and the endpoint's
+        key order: ``json.dumps(result.as_body())`` is what ``GET /api/dashboard-heatmap``
+        answers for the same query. The endpoint's serializer answers exactly this, so the
+        shell, the command's ``--json``, the admin's JSON and the endpoint cannot differ.
+        """
+        return {
+            "period": {
+                "start_date": self.start_date.isoformat(),
+                "end_date": self.end_date.isoformat(),
+            },
+            "metric": self.metric.value,
+            "timezone": self.timezone,
+            "clock": self.clock.value,
+            "unplaced_calls": self.unplaced_calls,
+            "outside_calling_hours": self.outside_calling_hours,
+            "heatmap": [cell.as_body() for cell in self.cells],
+            "best_times": [best.as_body() for best in self.best_times],
+        }

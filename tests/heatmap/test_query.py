@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -11,8 +12,15 @@ import pytest
 import time_machine
 
 from analytics.api.serializers import HeatmapQuerySerializer
-from analytics.heatmap.query import HeatmapQuery
-from analytics.heatmap.vocabulary import DEFAULT_ZONE, Metric, Period, Zone
+from analytics.heatmap.query import (
+    HeatmapQuery,
+    InvalidQuery,
+    parse_choice,
+    parse_flag,
+    parse_min_calls,
+    parse_uuid,
+)
+from analytics.heatmap.vocabulary import DEFAULT_ZONE, Clock, Metric, Period, Zone
 
 TODAY = date(2026, 3, 10)
 KOLKATA = Zone.named("Asia/Kolkata")
@@ -123,3 +131,101 @@ def test_the_query_serializer_defaults_make_the_default_query() -> None:
     params = HeatmapQuerySerializer(data={})
     assert params.is_valid()
     assert params.query == HeatmapQuery.build(today=params.query.end_date)
+
+
+# --- parse: the one check of plain values, the endpoint's and the shell's ---------------------
+
+
+def test_parse_reads_the_query_strings_text() -> None:
+    campaign = uuid.uuid4()
+    text = {
+        "period": "7d",
+        "metric": "connect_rate",
+        "tz": " Asia/Kolkata ",
+        "min_calls": "3.0",
+        "dense": "TRUE",
+        "campaign_id": campaign.hex,
+        "clock": "lead",
+    }
+    python = {
+        "period": Period.DAYS_7,
+        "metric": Metric.CONNECT_RATE,
+        "tz": "Asia/Kolkata",
+        "min_calls": 3,
+        "dense": True,
+        "campaign_id": campaign,
+        "clock": Clock.LEAD,
+    }
+    query = HeatmapQuery.parse(text, today=TODAY)
+    assert query == HeatmapQuery.parse(python, today=TODAY)
+    assert (query.period, query.min_calls, query.dense, query.campaign_id) == (
+        Period.DAYS_7,
+        3,
+        True,
+        campaign,
+    )
+    assert query.zone == KOLKATA
+
+
+def test_parse_without_values_is_the_default_query() -> None:
+    assert HeatmapQuery.parse({}, today=TODAY) == HeatmapQuery.build(today=TODAY)
+
+
+def test_parse_reports_every_bad_value_at_once() -> None:
+    with pytest.raises(InvalidQuery) as raised:
+        HeatmapQuery.parse({"period": "1y", "client_id": "", "min_calls": "9" * 1001})
+    assert raised.value.errors == {
+        "period": '"1y" is not a valid choice.',
+        "client_id": "This field may not be blank.",
+        "min_calls": "String value too large.",
+    }
+
+
+def test_parse_refuses_a_name_it_does_not_know() -> None:
+    with pytest.raises(TypeError, match="format"):
+        HeatmapQuery.parse({"format": "csv"})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("false", False), ("0", False), ("True", True), ("1", True)]
+)
+def test_parse_flag_takes_the_query_strings_spellings(value: str, expected: bool) -> None:
+    assert parse_flag(value) is expected
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "t", "2", "", 1, 0, None])
+def test_parse_flag_refuses_anything_else(value: object) -> None:
+    with pytest.raises(ValueError, match="Must be"):
+        parse_flag(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "Ensure this value is greater than or equal to 1."),
+        (100_001, "Ensure this value is less than or equal to 100000."),
+        ("2.5", "A valid integer is required."),
+        (True, "A valid integer is required."),
+        (None, "A valid integer is required."),
+    ],
+)
+def test_parse_min_calls_refuses_with_the_endpoints_messages(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_min_calls(value)
+
+
+@pytest.mark.parametrize("value", [1, "100000", " 20 ", "20.00"])
+def test_parse_min_calls_takes_the_limits_and_whole_decimals(value: object) -> None:
+    assert parse_min_calls(value) in (1, 20, 100_000)
+
+
+def test_parse_choice_is_spelled_exactly() -> None:
+    assert parse_choice(Clock, "lead") is Clock.LEAD
+    with pytest.raises(ValueError, match=r'^"LEAD" is not a valid choice\.$'):
+        parse_choice(Clock, "LEAD")
+
+
+@pytest.mark.parametrize("value", ["nope", "", None, 7, "0" * 33])
+def test_parse_uuid_refuses_anything_but_a_uuid(value: object) -> None:
+    with pytest.raises(ValueError, match=r"^Must be a valid UUID\.$"):
+        parse_uuid(value)

@@ -20,7 +20,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics.heatmap.query import HeatmapQuery, heatmap_window
+from analytics.heatmap.query import HeatmapQuery, InvalidQuery, heatmap_window
 from analytics.heatmap.selectors import cells_for, count_lead_calls_by_slot, heatmap, reads_rollup
 from analytics.heatmap.vocabulary import Clock, HeatmapCell, Metric, Period, Zone, time_zone_names
 from analytics.models import Call, User
@@ -292,6 +292,141 @@ def test_shell_call_takes_the_endpoints_options(make_call: MakeCall, agency_id: 
     ]
 
 
+# --- the shell function is the endpoint ---------------------------------------------------
+# heatmap() takes what the query string takes, refuses the rest with the endpoint's own
+# messages (a ValueError), refuses an agency nothing belongs to (a LookupError), and its
+# result's as_body() is the endpoint's body.
+
+
+@pytest.mark.parametrize(
+    ("dense", "cells"),
+    [("false", 1), ("0", 1), ("FALSE", 1), (False, 1), ("true", 168), ("1", 168), (True, 168)],
+)
+def test_the_shell_reads_dense_as_the_endpoint_does(
+    auth_client: APIClient, make_call: MakeCall, agency_id: uuid.UUID, dense: Any, cells: int
+) -> None:
+    make_call()
+    assert len(heatmap(agency_id=agency_id, dense=dense).cells) == cells
+    over_http = auth_client.get(HEATMAP_URL, {"dense": str(dense).lower()}).json()
+    assert len(over_http["heatmap"]) == cells
+
+
+@pytest.mark.parametrize("min_calls", ["20", "20.0", 20])
+def test_the_shell_reads_min_calls_text_as_the_endpoint_does(
+    make_call: MakeCall, agency_id: uuid.UUID, min_calls: Any
+) -> None:
+    for _ in range(20):
+        make_call(created_at=TUESDAY_10, joined_at=TUESDAY_10)
+    make_call(created_at=TUESDAY_10 + timedelta(hours=1), joined_at=TUESDAY_10)
+    result = heatmap(agency_id=agency_id, metric="connect_rate", min_calls=min_calls, today=TODAY)
+    assert [(b.label, b.total_calls) for b in result.best_times] == [("Tuesday 10:00", 20)]
+
+
+#: Bad values, as a query string gives them; each refused by the endpoint and the shell.
+BAD_VALUES = [
+    ("period", "5d"),
+    ("period", ""),
+    ("metric", "revenue"),
+    ("campaign_id", "1 OR 1=1"),
+    ("client_id", ""),
+    ("tz", "+05:30"),
+    ("tz", "Mars/Olympus_Mons"),
+    ("tz", "   "),
+    ("min_calls", "0"),
+    ("min_calls", "100001"),
+    ("min_calls", "ten"),
+    ("min_calls", "2.5"),
+    ("dense", "yes"),
+    ("clock", "LEAD"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_VALUES)
+def test_a_bad_value_is_a_value_error_with_the_endpoints_message(
+    auth_client: APIClient, agency_id: uuid.UUID, name: str, value: str
+) -> None:
+    [message] = auth_client.get(HEATMAP_URL, {name: value}).json()[name]
+    with pytest.raises(InvalidQuery) as raised:
+        heatmap(agency_id=agency_id, **{name: value})
+    assert isinstance(raised.value, ValueError)
+    assert raised.value.errors == {name: message}
+    assert str(raised.value).startswith(f"{name}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("options", "text"),
+    [
+        ({"period": "5d"}, 'period: "5d" is not a valid choice. Choices: 7d, 30d, 90d.'),
+        ({"clock": "LEAD"}, 'clock: "LEAD" is not a valid choice. Choices: tz, lead.'),
+        (
+            {"metric": "revenue"},
+            'metric: "revenue" is not a valid choice. Choices: calls, connected, '
+            "meetings_booked, connect_rate, meeting_rate.",
+        ),
+        ({"min_calls": True}, "min_calls: A valid integer is required."),
+        ({"min_calls": 0}, "min_calls: Ensure this value is greater than or equal to 1."),
+        ({"dense": 1}, 'dense: Must be "true", "false", "1" or "0".'),
+        ({"dense": None}, 'dense: Must be "true", "false", "1" or "0".'),
+        ({"campaign_id": 7}, "campaign_id: Must be a valid UUID."),
+        (
+            {"period": "1y", "tz": "UTC+3", "dense": "on"},
+            'period: "1y" is not a valid choice. Choices: 7d, 30d, 90d.\n'
+            "tz: Use a time zone name such as America/New_York, not a UTC offset: offsets do "
+            "not follow daylight-saving time.\n"
+            'dense: Must be "true", "false", "1" or "0".',
+        ),
+    ],
+)
+def test_the_value_error_names_each_bad_parameter_and_lists_the_choices(
+    agency_id: uuid.UUID, options: dict[str, Any], text: str
+) -> None:
+    with pytest.raises(InvalidQuery) as raised:
+        heatmap(agency_id=agency_id, **options)
+    assert str(raised.value) == text
+
+
+@pytest.mark.parametrize("agency", ["not-a-uuid", "", 42])
+def test_a_malformed_agency_id_is_a_value_error(agency: Any) -> None:
+    with pytest.raises(ValueError, match=r"^agency_id: Must be a valid UUID\.$") as raised:
+        heatmap(agency_id=agency)
+    assert type(raised.value) is ValueError  # not Django's ValidationError from the ORM
+
+
+def test_an_agency_nothing_belongs_to_is_a_lookup_error_as_the_command_says(
+    agency_id: uuid.UUID,
+) -> None:
+    with pytest.raises(LookupError) as raised:
+        heatmap(agency_id=agency_id)
+    assert str(raised.value) == "No calls and no users belong to this agency; check the id."
+    with pytest.raises(LookupError):
+        heatmap(agency_id=str(agency_id))
+
+
+@pytest.mark.usefixtures("user")
+def test_an_agency_with_users_and_no_calls_is_an_empty_heatmap(agency_id: uuid.UUID) -> None:
+    assert heatmap(agency_id=str(agency_id)).cells == ()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"metric": "meeting_rate", "min_calls": "2", "dense": "true", "tz": KOLKATA},
+        {"clock": "lead", "tz": NEW_YORK, "period": "7d", "dense": "1"},
+    ],
+)
+def test_as_body_is_the_endpoints_body(
+    auth_client: APIClient, make_call: MakeCall, agency_id: uuid.UUID, query: dict[str, str]
+) -> None:
+    today = utc_today()
+    for hour, booked in ((8, 0), (13, 2)):
+        make_calls(make_call, utc(today.year, today.month, today.day, hour), total=3, booked=booked)
+    make_call(phone_number="+1 212 555 0100")
+    over_http = auth_client.get(HEATMAP_URL, query)
+    assert over_http.status_code == 200
+    assert heatmap(agency_id=agency_id, **query).as_body() == over_http.json()
+
+
 # --- days and hours in the caller's time zone -------------------------------------------
 
 
@@ -397,6 +532,7 @@ def test_without_tz_the_same_data_gives_the_utc_answer(
         (KOLKATA, date(2026, 3, 11)),  # UTC+05:30: 01:30 on the 11th
     ],
 )
+@pytest.mark.usefixtures("user")
 def test_today_is_the_date_in_the_zone(agency_id: uuid.UUID, tz: str, expected: date) -> None:
     with time_machine.travel(utc(2026, 3, 10, 20), tick=False):
         result = heatmap(agency_id=agency_id, period="7d", tz=tz)
@@ -404,6 +540,7 @@ def test_today_is_the_date_in_the_zone(agency_id: uuid.UUID, tz: str, expected: 
     assert result.start_date == expected - timedelta(days=6)
 
 
+@pytest.mark.usefixtures("user")
 def test_kiritimati_is_a_day_ahead_of_pago_pago(agency_id: uuid.UUID) -> None:
     # UTC+14 and UTC-11: 25 hours apart, so never on the same date.
     for moment, apart in ((utc(2026, 3, 10, 10, 30), 2), (utc(2026, 3, 10, 20), 1)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,10 +14,11 @@ from django.db.backends.utils import split_tzname_delta
 from django.utils.timezone import _get_timezone_name
 
 from analytics.heatmap.vocabulary import (
-    MIN_CALLS_LIMITS,
+    BestTime,
+    Heatmap,
     HeatmapCell,
+    Metric,
     Zone,
-    check_min_calls,
     dense_grid,
     fold_into_week,
     rate,
@@ -82,11 +83,51 @@ def test_cells_carry_rates_and_none_without_calls() -> None:
     assert (empty.connect_rate, empty.meeting_rate) == (None, None)
 
 
-def test_min_calls_out_of_bounds_is_a_value_error() -> None:
-    for min_calls in (0, 100_001):
-        with pytest.raises(ValueError, match="min_calls"):
-            check_min_calls(min_calls)
-    assert [check_min_calls(n) for n in MIN_CALLS_LIMITS] == [1, 100_000]
+def test_the_body_is_in_jsons_types_and_the_endpoints_order() -> None:
+    """The shell's way to the endpoint's body; tests/heatmap/test_selectors.py compares the two."""
+    result = Heatmap(
+        start_date=date(2026, 3, 4),
+        end_date=date(2026, 3, 10),
+        metric=Metric.MEETING_RATE,
+        timezone="Asia/Kolkata",
+        cells=(HeatmapCell(2, 10, 3, 2, 1), HeatmapCell(2, 11, 0, 0, 0)),
+        best_times=(BestTime(2, 10, 0.3333, "Tuesday 10:00", total_calls=3),),
+    )
+    body = result.as_body()
+    assert list(body) == [
+        "period",
+        "metric",
+        "timezone",
+        "clock",
+        "unplaced_calls",
+        "outside_calling_hours",
+        "heatmap",
+        "best_times",
+    ]
+    assert json.loads(json.dumps(body)) == body
+    assert body["period"] == {"start_date": "2026-03-04", "end_date": "2026-03-10"}
+    assert (body["metric"], body["clock"], body["unplaced_calls"]) == ("meeting_rate", "tz", None)
+    assert body["heatmap"][1] == {
+        "day": 2,
+        "hour": 11,
+        "total_calls": 0,
+        "connected_calls": 0,
+        "meetings_booked": 0,
+        "connect_rate": None,
+        "meeting_rate": None,
+    }
+    assert body["best_times"] == [
+        {"day": 2, "hour": 10, "metric_value": 0.3333, "label": "Tuesday 10:00", "total_calls": 3}
+    ]
+
+
+def test_a_count_metrics_best_time_has_no_sample_size() -> None:
+    assert BestTime(1, 9, 7, "Monday 09:00").as_body() == {
+        "day": 1,
+        "hour": 9,
+        "metric_value": 7,
+        "label": "Monday 09:00",
+    }
 
 
 def test_dense_grid_fills_every_slot_in_day_then_hour_order() -> None:
