@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -61,6 +62,64 @@ requires_postgresql_driver = pytest.mark.skipif(
 HEATMAP_PAGE = "/admin/analytics/call/heatmap/"
 CALLS_PAGE = "/admin/analytics/call/"
 USERS_PAGE = "/admin/analytics/user/"
+
+
+# Headless Chromium, for the suites that drive a real browser (tests/system/test_admin_browser.py
+# and test_spa_page.py): Debian's chromium with its chromedriver, driven by Selenium.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+BROWSER_MISSING = [
+    name
+    for name, found in (
+        (
+            "the selenium and pillow packages (pip install -r requirements-dev.txt)",
+            find_spec("selenium") and find_spec("PIL"),
+        ),
+        ("chromium (apt-get install chromium)", CHROMIUM),
+        ("chromedriver (apt-get install chromium-driver)", CHROMEDRIVER),
+    )
+    if not found
+]
+#: Skips a browser test where the browser is missing, except in CI (``CI`` set), where the
+#: test runs and fails: a skip there would hide a missing install.
+needs_browser = pytest.mark.skipif(
+    bool(BROWSER_MISSING) and not os.environ.get("CI"),
+    reason="needs " + ", ".join(BROWSER_MISSING),
+)
+#: Flags for a headless browser in a container: no sandbox, GPU or background traffic.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+def chromium_options() -> Any:
+    """Selenium's options for Debian's headless chromium; a test adds what it needs."""
+    if BROWSER_MISSING:
+        raise RuntimeError("CI must install " + ", ".join(BROWSER_MISSING))
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    return options
+
+
+def start_chromium(options: Any) -> Any:
+    """The browser, through the installed chromedriver: an explicit path keeps Selenium
+    Manager from looking for a driver online."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
 
 MakeCall = Callable[..., Call]
 

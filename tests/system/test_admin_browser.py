@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
 from django.contrib.auth.models import User as StaffUser
 from django.contrib.staticfiles.testing import StaticLiveServerTestCase
 from django.db import transaction
@@ -29,40 +27,23 @@ from django.utils import timezone
 from analytics.heatmap.presentation import EMPTY, SCALE, parse_hex
 from analytics.heatmap.selectors import heatmap
 from analytics.models import Call, User
-from tests.helpers import CALLS_PAGE, HEATMAP_PAGE, ROOT
+from tests.helpers import (
+    CALLS_PAGE,
+    HEATMAP_PAGE,
+    ROOT,
+    chromium_options,
+    needs_browser,
+    start_chromium,
+)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 try:
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - the skip below says what is missing
-    webdriver = None
+    pass
 
-MISSING = [
-    name
-    for name, found in (
-        ("the selenium and pillow packages (pip install -r requirements-dev.txt)", webdriver),
-        ("chromium (apt-get install chromium)", CHROMIUM),
-        ("chromedriver (apt-get install chromium-driver)", CHROMEDRIVER),
-    )
-    if not found
-]
-#: Flags for a headless browser in a container: no sandbox, GPU or background traffic.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 VIEWPORT = (1600, 860)
 #: The window the Calls list must fit without scrolling sideways, its sidebar open.
 LIST_WIDTH = 1280
@@ -112,25 +93,15 @@ def css_rgb(value: str) -> tuple[int, int, int]:
     return red, green, blue
 
 
-#: In CI (``CI`` set) a missing browser fails the test: a skip there would hide a missing install.
-REQUIRED = bool(os.environ.get("CI"))
-
-
-@pytest.mark.skipif(bool(MISSING) and not REQUIRED, reason="needs " + ", ".join(MISSING))
+@needs_browser
 class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
     driver: ClassVar[Any]
 
     @classmethod
     def setUpClass(cls) -> None:
-        if MISSING:
-            raise RuntimeError("CI must install " + ", ".join(MISSING))
         super().setUpClass()
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in CHROMIUM_FLAGS:
-            options.add_argument(flag)
-        # An explicit driver path keeps Selenium Manager from looking for one online.
-        cls.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        options = chromium_options()
+        cls.driver = start_chromium(options)
 
     @classmethod
     def tearDownClass(cls) -> None:

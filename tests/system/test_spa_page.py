@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,45 +36,26 @@ from urllib.parse import urlencode
 import pytest
 
 from heatmap_project.harness import free_port
-from tests.helpers import HEATMAP_CSV_URL, HEATMAP_URL, ROOT, demo_env, run_demo
+from tests.helpers import (
+    HEATMAP_CSV_URL,
+    HEATMAP_URL,
+    ROOT,
+    chromium_options,
+    demo_env,
+    needs_browser,
+    run_demo,
+    start_chromium,
+)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 try:
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # pragma: no cover - the skip below says what is missing
-    webdriver = None
+    pass
 
-MISSING = [
-    name
-    for name, found in (
-        ("the selenium and pillow packages (pip install -r requirements-dev.txt)", webdriver),
-        ("chromium (apt-get install chromium)", CHROMIUM),
-        ("chromedriver (apt-get install chromium-driver)", CHROMEDRIVER),
-    )
-    if not found
-]
-#: In CI (``CI`` set) a missing browser fails the tests: a skip there would hide a missing install.
-REQUIRED = bool(os.environ.get("CI"))
-pytestmark = pytest.mark.skipif(
-    bool(MISSING) and not REQUIRED, reason="needs " + ", ".join(MISSING)
-)
+pytestmark = needs_browser
 
-#: Flags for a headless browser in a container: no sandbox, GPU or background traffic.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
 VIEWPORT = (1280, 540)
 SCREENSHOT = ROOT / "docs" / "spa-page.png"
 #: The page's built files, as the demo serves them under /static/.
@@ -181,20 +161,14 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def driver(downloads: Path) -> Iterator[Any]:
-    if MISSING:
-        raise RuntimeError("CI must install " + ", ".join(MISSING))
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
+    options = chromium_options()
     # Chrome's network events, read back with get_log("performance"): what went on the wire.
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     options.add_experimental_option(
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
-    # An explicit driver path keeps Selenium Manager from looking for one online.
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser = start_chromium(options)
     width, height = VIEWPORT
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
