@@ -171,8 +171,8 @@ class AnalyticsSettings:
 
     @property
     def ADMIN_TIME_ZONE(self) -> str | None:
-        """The IANA zone the admin's heatmap page starts in for a staff user who has not
-        picked one yet; ``None``: the host's current zone (``TIME_ZONE``)."""
+        """The IANA zone the admin's heatmap page starts in; ``None``: the zone this staff
+        user last asked for, else the host's current zone (``TIME_ZONE``)."""
         zone: str | None = _setting("ANALYTICS_ADMIN_TIME_ZONE", None) or None
         return zone
 

@@ -12,6 +12,8 @@ tick rather than the time joined.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime, time
 from typing import Any
 
 from django.contrib import admin
@@ -31,11 +33,16 @@ from analytics.admin.large_tables import (
     calendar_hierarchy,
     short_uuid_search_link,
 )
-from analytics.heatmap.agencies import calls_span
+from analytics.heatmap.agencies import calls_span, periods_with_calls
 from analytics.models import CONNECTED, MEETING_BOOKED, Call
 
 #: How the list writes a time: to the minute, numbers only (``2026-11-28 10:15``).
 LIST_TIME_FORMAT = "Y-m-d H:i"
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight starting ``day`` in the current zone, as the drill-down's filter takes it."""
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class CallAdmin(CallHeatmapPage, LargeTableAdmin):
@@ -119,10 +126,18 @@ class CallAdmin(CallHeatmapPage, LargeTableAdmin):
         return None if value is None else bool(value)
 
     def changelist_context(self, request: HttpRequest, cl: ChangeList) -> dict[str, Any]:
-        # The years, months and days between the first call and the last, in the admin's zone.
-        span = calls_span(using=router.db_for_read(Call))
+        # The years, months and days with calls, in the admin's zone as the filter counts them.
+        using = router.db_for_read(Call)
+        span = calls_span(using=using)
         dates = None if span is None else (timezone.localdate(span[0]), timezone.localdate(span[1]))
-        return {"calendar_hierarchy": calendar_hierarchy(cl, span=dates)}
+
+        def probe(periods: Sequence[tuple[date, date]]) -> set[int]:
+            return periods_with_calls(
+                using=using,
+                periods=[(start_of_day(start), start_of_day(end)) for start, end in periods],
+            )
+
+        return {"calendar_hierarchy": calendar_hierarchy(cl, span=dates, probe=probe)}
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the defaults, whose "<path:object_id>/" would take "heatmap/".

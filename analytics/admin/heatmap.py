@@ -5,8 +5,8 @@ serves it under the calls, at ``/admin/analytics/call/heatmap/`` (URL name
 ``admin:analytics_call_heatmap``); the calls list links to it, and every agency id the
 admin shows links to the page with that agency (:func:`agency_heatmap_link`).
 
-It starts in the zone this staff user last asked for (kept in their session), else in
-``ANALYTICS_ADMIN_TIME_ZONE``, else in the host's current zone (``TIME_ZONE``).
+It starts in ``ANALYTICS_ADMIN_TIME_ZONE`` when that is set, else in the zone this staff
+user last asked for (kept in their session), else in the host's current zone (``TIME_ZONE``).
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ def zone_or_none(name: Any) -> Zone | None:
 
 
 def starting_zone(request: HttpRequest) -> str:
-    """The zone the page starts in: this user's last (their session), else
-    ``ANALYTICS_ADMIN_TIME_ZONE``, else the host's current zone, else UTC."""
+    """The zone the page starts in: ``ANALYTICS_ADMIN_TIME_ZONE`` (the site's choice), else
+    this user's last (their session), else the host's current zone, else UTC."""
     session = getattr(request, "session", None)
     candidates = (
-        session.get(SESSION_ZONE) if session is not None else None,
         conf.ADMIN_TIME_ZONE,
+        session.get(SESSION_ZONE) if session is not None else None,
         timezone.get_current_timezone_name(),
     )
     for name in candidates:

@@ -6,7 +6,8 @@ size: counting every row, a ``DISTINCT`` over the table for each filter and for
 the date hierarchy, and searching every column. Here: a paginator that stops
 counting (:class:`CappedCountPaginator`), a filter whose choices come from the
 catalogue or a sample (:class:`ColumnValuesFilter`), a date drill-down from the
-calendar between the first and last rows (:func:`calendar_hierarchy`), and the read-only bases
+calendar between the first and last rows, asking only which periods between them hold
+rows (:func:`calendar_hierarchy`), and the read-only bases
 (:class:`ReadOnlyAdmin`, :class:`LargeTableAdmin`).
 
 The query string is the list's input, so it takes only what the list offers: its
@@ -21,7 +22,8 @@ from __future__ import annotations
 import functools
 import operator
 from calendar import monthrange
-from datetime import MAXYEAR, MINYEAR, date
+from collections.abc import Callable, Collection, Sequence
+from datetime import MAXYEAR, MINYEAR, date, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -454,14 +456,21 @@ def short_uuid_search_link(value: UUID | None) -> str | None:
     )
 
 
-def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dict[str, Any]:
-    """The date drill-down, from the calendar between the first and last row's dates.
+#: Which date ranges ``[start, end)`` (in the admin's zone) hold rows: their positions.
+PeriodProbe = Callable[[Sequence[tuple[date, date]]], Collection[int]]
+
+
+def calendar_hierarchy(
+    cl: ChangeList, *, span: tuple[date, date] | None, probe: PeriodProbe
+) -> dict[str, Any]:
+    """The date drill-down: the years, months and days that hold rows.
 
     Django's ``date_hierarchy`` runs ``MIN``/``MAX`` and a ``DISTINCT`` of truncated
-    dates over every matching row. This offers the years from ``span``'s first date to
-    its last (where the caller found them cheaply; ``None``: no rows, no drill-down),
-    their months and the months' days, and leaves finding the rows to the filter, a
-    range on the field. Returns what ``admin/date_hierarchy.html`` expects.
+    dates over every matching row. Here the caller gives ``span``, the first and last
+    row's dates (found cheaply; ``None``: no rows, no drill-down), which hold rows, and
+    ``probe``, asked only about the years, months or days strictly between them at the
+    level shown (at most 31 periods). Finding the rows is left to the filter, a range on
+    the field. Returns what ``admin/date_hierarchy.html`` expects.
     """
     field = cl.date_hierarchy
     if span is None:
@@ -474,6 +483,18 @@ def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dic
 
     def title(day: date, format_name: str) -> str:
         return capfirst(formats.date_format(day, format_name))
+
+    def with_rows(periods: dict[int, tuple[date, date]], known: set[int]) -> list[int]:
+        """The keys of ``periods`` inside ``span`` that hold rows: ``known``, or found so."""
+        inside = {
+            n: (start, end) for n, (start, end) in periods.items() if start <= last and first < end
+        }
+        asked = [n for n in inside if n not in known]
+        found = probe([inside[n] for n in asked]) if asked else ()
+        return sorted({n for n in inside if n in known} | {asked[i] for i in found})
+
+    def month_after(y: int, m: int) -> date:
+        return date(y + m // 12, m % 12 + 1, 1)
 
     try:
         y, m, d = (
@@ -488,9 +509,12 @@ def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dic
                 "choices": [{"title": title(shown, "MONTH_DAY_FORMAT")}],
             }
         if y and m:
-            days = range(
-                first.day if (y, m) == (first.year, first.month) else 1,
-                (last.day if (y, m) == (last.year, last.month) else monthrange(y, m)[1]) + 1,
+            days = with_rows(
+                {
+                    n: (date(y, m, n), date(y, m, n) + timedelta(days=1))
+                    for n in range(1, monthrange(y, m)[1] + 1)
+                },
+                known={day.day for day in (first, last) if (day.year, day.month) == (y, m)},
             )
             return {
                 "show": True,
@@ -504,8 +528,9 @@ def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dic
                 ],
             }
         if y:
-            months = range(
-                first.month if y == first.year else 1, (last.month if y == last.year else 12) + 1
+            months = with_rows(
+                {n: (date(y, n, 1), month_after(y, n)) for n in range(1, 13)},
+                known={day.month for day in (first, last) if day.year == y},
             )
             return {
                 "show": True,
@@ -518,12 +543,14 @@ def calendar_hierarchy(cl: ChangeList, *, span: tuple[date, date] | None) -> dic
                     for n in months
                 ],
             }
-    except (TypeError, ValueError):
+        years = with_rows(
+            {n: (date(n, 1, 1), date(n + 1, 1, 1)) for n in range(first.year, last.year + 1)},
+            known={first.year, last.year},
+        )
+    except (TypeError, ValueError, OverflowError):
         return {"show": False}  # a bad date: the change list reports it itself
     return {
         "show": True,
         "back": None,
-        "choices": [
-            {"link": link(year=n), "title": str(n)} for n in range(first.year, last.year + 1)
-        ],
+        "choices": [{"link": link(year=n), "title": str(n)} for n in years],
     }

@@ -4,12 +4,15 @@
 ``SELECT DISTINCT agency_id`` or a ``min(created_at)`` over it reads the whole table.
 Here both walk that index instead (a loose index scan, written as a recursive query
 that works on PostgreSQL and SQLite alike): one descent of the index per agency, and
-two more per agency for the first and last call. The rollup's grains have the same
-leading ``agency_id`` and, once it is installed, the agencies are read from them.
+two more per agency for the first and last call. Whether a period (a year of the
+admin's drill-down) holds any call is asked the same way, one descent per agency
+until one has a call in it. The rollup's grains have the same leading ``agency_id``
+and, once it is installed, the agencies are read from them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -40,10 +43,9 @@ WITH RECURSIVE agencies (agency_id, n) AS (
 SELECT agency_id FROM agencies WHERE agency_id IS NOT NULL
 """
 
-#: The first and last ``created_at`` of ``{table}``: each agency's, by two more descents.
-#: (``ORDER BY ... LIMIT 1`` rather than ``min()``: PostgreSQL before 17 has no ``min(uuid)``.)
-_SPAN_SQL = """
-WITH RECURSIVE agencies (agency_id) AS (
+#: Every distinct ``agency_id`` of ``{table}``, each found by one descent of its index.
+_EVERY_AGENCY = """
+agencies (agency_id) AS (
     SELECT (SELECT agency_id FROM {table} ORDER BY agency_id LIMIT 1)
     UNION ALL
     SELECT
@@ -51,7 +53,14 @@ WITH RECURSIVE agencies (agency_id) AS (
          ORDER BY t.agency_id LIMIT 1)
     FROM agencies AS a
     WHERE a.agency_id IS NOT NULL
-)
+)"""
+
+#: The first and last ``created_at`` of ``{table}``: each agency's, by two more descents.
+#: (``ORDER BY ... LIMIT 1`` rather than ``min()``: PostgreSQL before 17 has no ``min(uuid)``.)
+_SPAN_SQL = (
+    "WITH RECURSIVE"
+    + _EVERY_AGENCY
+    + """
 SELECT min(spans.first_at), max(spans.last_at) FROM (
     SELECT
         (SELECT c.created_at FROM {table} AS c WHERE c.agency_id = a.agency_id
@@ -62,6 +71,33 @@ SELECT min(spans.first_at), max(spans.last_at) FROM (
     WHERE a.agency_id IS NOT NULL
 ) AS spans
 """
+)
+
+#: Which of the periods ``{periods}`` (rows ``(n, start_at, end_at)``) hold a call of
+#: ``{table}``: per period, the agencies in turn, each probed by one descent of the index to
+#: its first call in ``[start_at, end_at)``, until one has one.
+_PERIODS_SQL = (
+    "WITH RECURSIVE"
+    + _EVERY_AGENCY
+    + """,
+periods (n, start_at, end_at) AS (VALUES {periods})
+SELECT p.n FROM periods AS p
+WHERE EXISTS (
+    SELECT 1 FROM agencies AS a
+    WHERE a.agency_id IS NOT NULL AND (
+        SELECT c.created_at FROM {table} AS c
+        WHERE c.agency_id = a.agency_id AND c.created_at >= p.start_at
+            AND c.created_at < p.end_at
+        ORDER BY c.created_at LIMIT 1
+    ) IS NOT NULL
+)
+"""
+)
+
+
+def periods_sql(table: str, count: int) -> str:
+    """:data:`_PERIODS_SQL` for ``count`` periods of ``table``, three parameters each."""
+    return _PERIODS_SQL.format(table=table, periods=", ".join(["(%s, %s, %s)"] * count))
 
 
 def _calls_table(using: str) -> str:
@@ -112,3 +148,22 @@ def calls_span(*, using: str) -> tuple[datetime, datetime] | None:
     if first is None or last is None:
         return None
     return first, last
+
+
+def periods_with_calls(*, using: str, periods: Sequence[tuple[datetime, datetime]]) -> set[int]:
+    """The positions in ``periods`` of those (each ``[start, end)``) in which a call was made.
+
+    A busy period costs a descent or two, an empty one a descent per agency (about
+    3 ms for a thousand), where a ``DISTINCT`` of truncated ``created_at`` reads every
+    row. Run under the caller's statement timeout; ``DatabaseError`` propagates.
+    """
+    if not periods:
+        return set()
+    connection = connections[using]
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [
+        value for n, (start, end) in enumerate(periods) for value in (n, adapt(start), adapt(end))
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(periods_sql(_calls_table(using), len(periods)), params)
+        return {int(n) for (n,) in cursor.fetchall()}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -110,21 +111,32 @@ def test_the_call_detail_is_read_only(staff: Client, make_call: MakeCall) -> Non
     assert staff.get(f"{CALLS_PAGE}add/").status_code == 403
 
 
-def test_the_date_drill_down_spans_the_first_call_to_the_last(
-    staff: Client, make_call: MakeCall, today: date
+def drill_down(staff: Client, part: str, **query: str) -> list[int]:
+    """The ``year``, ``month`` or ``day`` numbers the calls list's drill-down links to."""
+    html = staff.get(CALLS_PAGE, query).content.decode()
+    return sorted({int(n) for n in re.findall(rf'href="\?[^"]*created_at__{part}=(\d+)', html)})
+
+
+def test_the_date_drill_down_offers_only_years_months_and_days_with_calls(
+    staff: Client, make_call: MakeCall, other_agency_id: uuid.UUID, settings: Any
 ) -> None:
-    """Years, then months, from the calls' own first and last dates, found through the
-    agency index; none before the first call, none without calls."""
-
-    def links(part: str, **query: str) -> list[int]:
-        html = staff.get(CALLS_PAGE, query).content.decode()
-        return [int(n) for n in re.findall(rf'href="\?[^"]*created_at__{part}=(\d+)', html)]
-
-    assert links("year") == []  # no calls: no drill-down
-    first = datetime(today.year - 5, 6, 1, 12, tzinfo=UTC)
-    make_call(created_at=first)
-    make_call()
-    assert links("year") == list(range(first.year, today.year + 1))
-    assert sorted(set(links("month", created_at__year=str(first.year)))) == list(range(6, 13))
-    this_month = links("month", created_at__year=str(today.year))
-    assert sorted(set(this_month)) == list(range(1, today.month + 1))
+    """Counted in the admin's zone, as the drill-down's filter counts them: the last call
+    of 2022 in UTC is already 2023 in Tokyo."""
+    settings.TIME_ZONE = "Asia/Tokyo"
+    assert drill_down(staff, "year") == []  # no calls: no drill-down
+    for moment in (
+        datetime(2021, 2, 10, 12, tzinfo=UTC),
+        datetime(2021, 11, 5, 12, tzinfo=UTC),
+        datetime(2022, 12, 31, 23, 30, tzinfo=UTC),
+        datetime(2025, 3, 15, 12, tzinfo=UTC),
+    ):
+        make_call(created_at=moment)
+    make_call(agency_id=other_agency_id, created_at=datetime(2021, 11, 20, 12, tzinfo=UTC))
+    assert drill_down(staff, "year") == [2021, 2023, 2025]
+    assert drill_down(staff, "month", created_at__year="2021") == [2, 11]
+    assert drill_down(staff, "month", created_at__year="2023") == [1]
+    assert drill_down(staff, "day", created_at__year="2021", created_at__month="11") == [5, 20]
+    assert drill_down(staff, "day", created_at__year="2023", created_at__month="1") == [1]
+    # What it offers finds those calls.
+    listed = staff.get(CALLS_PAGE, {"created_at__year": "2023"}).content.decode()
+    assert "1 call" in listed

@@ -126,7 +126,7 @@ def test_the_page_starts_in_the_admin_time_zone_setting(staff: Client, settings:
 def test_the_page_starts_in_the_zone_this_user_last_asked_for(
     staff: Client, user: User, settings: Any
 ) -> None:
-    settings.ANALYTICS_ADMIN_TIME_ZONE = "America/Chicago"
+    settings.TIME_ZONE = "Europe/Paris"
     staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Asia/Kolkata"})
     assert initial_zone(staff) == "Asia/Kolkata"
     # Left out of an asked-for heatmap, it is the zone the heatmap is read in.
@@ -135,9 +135,23 @@ def test_the_page_starts_in_the_zone_this_user_last_asked_for(
     # A zone that was refused is not kept.
     staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Mars/Base"})
     assert initial_zone(staff) == "Asia/Kolkata"
-    # Another staff user starts in the setting's.
+    # Another staff user starts in the host's.
     staff.force_login(staff_member(username="other"))
+    assert initial_zone(staff) == "Europe/Paris"
+
+
+def test_the_admin_time_zone_setting_comes_before_the_zone_last_asked_for(
+    staff: Client, user: User, settings: Any
+) -> None:
+    """The setting is the site's choice: every staff user starts there, whatever they
+    last asked for; what they ask for is still drawn."""
+    settings.ANALYTICS_ADMIN_TIME_ZONE = "America/Chicago"
+    response = staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Asia/Kolkata"})
+    assert response.context["result"].timezone == "Asia/Kolkata"
     assert initial_zone(staff) == "America/Chicago"
+    # Unset, the zone last asked for is back.
+    settings.ANALYTICS_ADMIN_TIME_ZONE = None
+    assert initial_zone(staff) == "Asia/Kolkata"
 
 
 # --- what it shows ----------------------------------------------------------------------

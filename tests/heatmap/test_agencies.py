@@ -1,5 +1,6 @@
-"""Which agencies made calls, and the first and last call: read through indexes, never a
-``DISTINCT`` or a ``min()`` over ``calls``, from the rollup's keys where it is installed."""
+"""Which agencies made calls, the first and last call, and which periods hold calls: read
+through indexes, never a ``DISTINCT`` or a ``min()`` over ``calls``, the agencies from the
+rollup's keys where it is installed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from analytics.heatmap.agencies import _AGENCIES_SQL, _SPAN_SQL, agencies_with_calls, calls_span
+from analytics.heatmap.agencies import (
+    _AGENCIES_SQL,
+    _SPAN_SQL,
+    agencies_with_calls,
+    calls_span,
+    periods_sql,
+    periods_with_calls,
+)
 from analytics.heatmap.selectors import known_agencies
 from analytics.models import Call, User
 from tests.helpers import MakeCall, ended_call
@@ -48,6 +57,26 @@ def test_the_span_runs_from_the_first_call_of_any_agency_to_the_last(
     assert calls_span(using="default") == (first, last)
 
 
+def year(n: int) -> tuple[datetime, datetime]:
+    return datetime(n, 1, 1, tzinfo=UTC), datetime(n + 1, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_periods_with_calls_are_those_any_agency_called_in(
+    make_call: MakeCall, other_agency_id: uuid.UUID
+) -> None:
+    """Each period is ``[start, end)``: a call at the very start counts, one at the end not."""
+    assert periods_with_calls(using="default", periods=[year(2021)]) == set()
+    make_call(created_at=datetime(2021, 6, 1, tzinfo=UTC))
+    make_call(agency_id=other_agency_id, created_at=datetime(2024, 1, 1, tzinfo=UTC))
+    periods = [year(n) for n in range(2021, 2026)]
+    assert periods_with_calls(using="default", periods=periods) == {0, 3}
+    assert periods_with_calls(using="default", periods=[]) == set()
+    with CaptureQueriesContext(connection) as captured:
+        periods_with_calls(using="default", periods=periods)
+    assert "DISTINCT" not in captured.captured_queries[0]["sql"].upper()
+
+
 @pytest.mark.django_db
 def test_known_agencies_are_those_with_users_or_calls(
     user: User, make_call: MakeCall, other_agency_id: uuid.UUID
@@ -79,9 +108,10 @@ def test_with_the_rollup_installed_agencies_come_from_its_keys(
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("on_postgresql")
-def test_on_postgresql_both_walk_the_agency_index_never_the_table() -> None:
+def test_on_postgresql_all_three_walk_the_agency_index_never_the_table() -> None:
     """100,000 calls of 50 agencies: each read descends ``idx_calls_agency_created`` a few
-    times per agency, where a ``DISTINCT`` or ``min(created_at)`` scans every row."""
+    times per agency, where a ``DISTINCT`` or ``min(created_at)`` scans every row; so does
+    asking whether a year holds calls, one without any as well."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO calls (agency_id, status, created_at)"
@@ -90,11 +120,18 @@ def test_on_postgresql_both_walk_the_agency_index_never_the_table() -> None:
             [100_000],
         )
         cursor.execute("ANALYZE calls")
+        this_year, last_century = year(timezone.now().year), year(1999)
+        years = [0, *this_year, 1, *last_century]
         plans = []
-        for sql, params in ((_AGENCIES_SQL, [200]), (_SPAN_SQL, [])):
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql.format(table='"calls"'), params)
+        for sql, params in (
+            (_AGENCIES_SQL.format(table='"calls"'), [200]),
+            (_SPAN_SQL.format(table='"calls"'), []),
+            (periods_sql('"calls"', 2), years),
+        ):
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
             plans.append("\n".join(line for (line,) in cursor.fetchall()))
     for plan in plans:
         assert "idx_calls_agency_created" in plan, plan
         assert "Seq Scan" not in plan, plan
     assert len(agencies_with_calls(using="default", limit=200)) == 50
+    assert periods_with_calls(using="default", periods=[this_year, last_century]) == {0}
