@@ -44,10 +44,17 @@ def measuring() -> Iterator[Measurement]:
         _current.reset(token)
 
 
+#: The source that stays once recorded: the primary's read after a replica failed or
+#: lagged records ``"rollup"`` or ``"raw"`` as any read does, and is still the fallback.
+FALLBACK = "fallback"
+
+
 def record_source(source: str) -> None:
-    """Say which source answered; a later call wins (a fallback after a failed replica)."""
+    """Say which source is answering: each read records its own before it starts (so a
+    read that fails is counted against it), and a later one wins, but for ``"fallback"``,
+    which stays."""
     measurement = _current.get()
-    if measurement is not None:
+    if measurement is not None and measurement.source != FALLBACK:
         measurement.source = source
 
 

@@ -17,15 +17,25 @@ from analytics.heatmap.measure import (
 
 def test_the_recorders_fill_the_open_measurement() -> None:
     with measuring() as measurement:
-        record_source("raw")
-        record_source("fallback")
+        record_source("rollup")
+        record_source("raw")  # the rollup's read failed: the scan answers
         record_scan_wait(0.25)
         record_scan_wait(0.5)
         with timed_database():
             time.sleep(0.02)
-    assert measurement.source == "fallback"
+    assert measurement.source == "raw"
     assert measurement.scan_wait_seconds == 0.75
     assert 0.02 <= measurement.database_seconds < 1
+
+
+def test_a_fallback_stays_the_source_whatever_the_primary_read() -> None:
+    with measuring() as recorded_first:
+        record_source("fallback")
+        record_source("rollup")  # the primary's read, after the replica's failed
+    with measuring() as recorded_last:
+        record_source("raw")  # the replica's read, which failed
+        record_source("fallback")
+    assert recorded_first.source == recorded_last.source == "fallback"
 
 
 def slow_failing_query() -> None:
