@@ -196,6 +196,15 @@ def check_heatmap_settings(
     messages += _seconds_above_zero(
         "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
     )
+    max_lag = conf.HEATMAP_REPLICA_MAX_LAG
+    if max_lag is not None and not (_is_number(max_lag) and max_lag >= 0):
+        messages.append(
+            Error(
+                "ANALYTICS_HEATMAP_REPLICA_MAX_LAG must be a number of seconds, 0 or more, "
+                "or None to never ask the replica's lag.",
+                id="analytics.E028",
+            )
+        )
     if not valid_calling_hours(conf.CALLING_HOURS_SETTING):
         messages.append(
             Error(

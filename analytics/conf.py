@@ -99,6 +99,15 @@ class AnalyticsSettings:
         return alias
 
     @property
+    def HEATMAP_REPLICA_MAX_LAG(self) -> float | None:
+        """Seconds the replica ``HEATMAP_DATABASE`` names may replay behind its primary
+        before the heatmap reads ``"default"`` instead; ``None``: its lag is not asked.
+        A replica that is down or cancels a read is answered from ``"default"`` either way.
+        """
+        seconds: float | None = _setting("ANALYTICS_HEATMAP_REPLICA_MAX_LAG", 30.0)
+        return seconds
+
+    @property
     def HEATMAP_STATEMENT_TIMEOUT(self) -> float:
         """Seconds the calls query may run on PostgreSQL before it is cancelled (a 500)."""
         seconds: float = _setting("ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", 10.0)

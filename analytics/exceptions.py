@@ -65,6 +65,15 @@ MESSAGES: dict[str, str] = {
     "precondition_failed": "The heatmap no longer matches the If-Match precondition.",
 }
 
+#: What failed when a read of the heatmap's database (``{alias}``) could not answer, for
+#: the log and staff, the server's reason after it: the connection (none could be made,
+#: or it broke), or the query on it. The endpoint answers ``calls_query_failed``'s own
+#: message above, as the contract lists it.
+READ_FAILURES: dict[str, str] = {
+    "connection": "Could not connect to database {alias!r}",
+    "query": "Failed to query calls table on database {alias!r}",
+}
+
 
 class AnalyticsError(Exception):
     """Something the app could not do: a stable ``code`` and a one-line ``message``.
@@ -162,8 +171,16 @@ def codes_answered_with(error: type[APIException]) -> list[str]:
 
 
 def api_error(exc: AnalyticsError) -> APIException:
-    """The HTTP error for ``exc``: its status from its code, its message as ``detail``."""
-    error = HTTP_ERRORS.get(exc.code, ServerError)(exc.message, exc.code)
+    """The HTTP error for ``exc``: its status from its code, its message as ``detail``.
+
+    A failure on our side (a 500) answers its code's own message whatever the raise
+    said: the precise one (which database, the server's words) is for the log and staff.
+    """
+    error_class = HTTP_ERRORS.get(exc.code, ServerError)
+    detail = exc.message
+    if error_class is ServerError and exc.code in MESSAGES:
+        detail = MESSAGES[exc.code]
+    error = error_class(detail, exc.code)
     if exc.retry_after is not None:
         error.wait = exc.retry_after  # type: ignore[attr-defined]  # read by DRF's handler
     return error

@@ -148,6 +148,16 @@ def test_live_sessions_without_a_sessions_table_is_an_error(settings: Any) -> No
         ({"ANALYTICS_ADMIN_TIME_ZONE": "+05:30"}, ["analytics.E027"]),
         ({"ANALYTICS_ADMIN_TIME_ZONE": "localtime"}, ["analytics.E027"]),
         ({"ANALYTICS_ADMIN_TIME_ZONE": 3}, ["analytics.E027"]),
+        # The replica's lag the heatmap tolerates: seconds, 0 or more, or None (not asked).
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": 30.0}, []),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": 5}, []),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": 0}, []),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": None}, []),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": -1}, ["analytics.E028"]),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": "30"}, ["analytics.E028"]),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": True}, ["analytics.E028"]),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": float("inf")}, ["analytics.E028"]),
+        ({"ANALYTICS_HEATMAP_REPLICA_MAX_LAG": float("nan")}, ["analytics.E028"]),
     ],
     ids=repr,
 )

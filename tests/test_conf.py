@@ -26,6 +26,7 @@ def test_defaults() -> None:
     assert conf.ALLOW_ANONYMOUS_USERS is False
     assert conf.REQUIRE_LIVE_SESSION is False
     assert conf.HEATMAP_DATABASE == "default"
+    assert conf.HEATMAP_REPLICA_MAX_LAG == 30.0
     assert conf.HEATMAP_SOURCE == "auto"
     assert conf.ADMIN_TIME_ZONE is None
 

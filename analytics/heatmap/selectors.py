@@ -16,6 +16,7 @@ from django.db.models.functions import ExtractHour, ExtractWeekDay
 from analytics.conf import conf
 from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
 from analytics.exceptions import MESSAGES, HeatmapError
+from analytics.heatmap import replica
 from analytics.heatmap.agencies import agencies_with_calls
 from analytics.heatmap.lead_clock import NOT_PLACED
 from analytics.heatmap.lead_scan import (
@@ -106,8 +107,7 @@ def count_calls_by_slot(
             take_scan_slot(using, agency_id)
             rows = list(hourly)
     except DatabaseError as exc:
-        logger.exception("Calls query failed for agency %s", agency_id)
-        raise HeatmapError() from exc
+        raise read_failed(using, exc, agency_id) from exc
     return fold_into_week(rows)
 
 
@@ -138,10 +138,21 @@ def count_lead_calls_by_slot(
             take_scan_slot(using, agency_id)
             rows = lead_hourly_rows(calls, start=start, end=end)
     except DatabaseError as exc:
-        logger.exception("Calls query failed for agency %s", agency_id)
-        raise HeatmapError() from exc
+        raise read_failed(using, exc, agency_id) from exc
     placed, unplaced = fold_lead_rows(rows)
     return SlotCounts(fold_into_week(placed), unplaced)
+
+
+def read_failed(using: str, exc: DatabaseError, agency_id: UUID) -> Exception:
+    """What a failed scan of ``using`` raises: :class:`~analytics.heatmap.replica.ReplicaFailed`
+    when the primary answers instead, else a ``HeatmapError`` saying whether the connection
+    or the query failed, logged here with its traceback."""
+    failed = replica.replica_failure(using, exc)
+    if failed is not None:
+        return failed
+    error = replica.read_error(using, exc)
+    logger.exception("Heatmap read failed for agency %s: %s", agency_id, error.message)
+    return error
 
 
 def window_buckets(
@@ -290,7 +301,10 @@ def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
         state = rollup_state.current_state(using)
         if state is None or not state.answers_lead or state.map_version is None:
             return False
-        return lead_buckets_answer_exactly(using, state.map_version, query.start, query.end)
+        try:
+            return lead_buckets_answer_exactly(using, state.map_version, query.start, query.end)
+        except DatabaseError:  # the scan answers, and says why; no failure is cached
+            return False
     return True
 
 
@@ -301,34 +315,38 @@ def lead_buckets_answer_exactly(
     """True when 15-minute buckets place every zone group of the map in its lead-local hour
     over ``[start, end)``: every offset of every zone a whole number of quarter hours, and
     every change of one on a bucket edge. Cached per window and release of the map (which
-    fixes its groups); a few milliseconds the first time.
+    fixes its groups); a few milliseconds the first time. ``DatabaseError`` propagates.
     """
-    try:
-        offsets = offsets_for(using, start, end)
-    except DatabaseError:
-        return False
+    offsets = offsets_for(using, start, end)
     placed = (seconds for seconds in offsets.seconds if seconds != NOT_PLACED)
     return offsets_answer_exactly(offsets.changes, placed)
 
 
-def cells_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
-    """The heatmap's cells for ``query`` from the rollup where it can answer, else calls."""
-    if reads_rollup(query):
+def cells_for(*, agency_id: UUID, query: HeatmapQuery, using: str | None = None) -> SlotCounts:
+    """The heatmap's cells for ``query`` from the rollup where it can answer, else calls.
+    ``using`` defaults to ``ANALYTICS_HEATMAP_DATABASE``."""
+    using = using or conf.HEATMAP_DATABASE
+    if reads_rollup(query, using=using):
         try:
             if query.clock is Clock.LEAD:
-                return count_rollup_lead_by_slot(agency_id=agency_id, query=query)
-            return SlotCounts(count_rollup_by_slot(agency_id=agency_id, query=query))
-        except DatabaseError:
+                return count_rollup_lead_by_slot(agency_id=agency_id, query=query, using=using)
+            return SlotCounts(count_rollup_by_slot(agency_id=agency_id, query=query, using=using))
+        except DatabaseError as exc:
+            failed = replica.replica_failure(using, exc)
+            if failed is not None:  # the primary answers, not a scan of the same replica
+                raise failed from exc
             # Dropped since it was last seen ready, say: the scan answers this request,
             # and the next one reads the rollup's state again.
             logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
-            rollup_state.forget(conf.HEATMAP_DATABASE)
+            rollup_state.forget(using)
     if query.clock is Clock.LEAD:
-        return scan_lead_calls_for(agency_id=agency_id, query=query)
-    return SlotCounts(scan_calls_for(agency_id=agency_id, query=query))
+        return scan_lead_calls_for(agency_id=agency_id, query=query, using=using)
+    return SlotCounts(scan_calls_for(agency_id=agency_id, query=query, using=using))
 
 
-def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell, ...]:
+def scan_calls_for(
+    *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
+) -> tuple[HeatmapCell, ...]:
     """:func:`count_calls_by_slot` for ``query``: the raw scan, whatever the source."""
     return count_calls_by_slot(
         agency_id=agency_id,
@@ -337,10 +355,13 @@ def scan_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> tuple[HeatmapCell
         campaign_id=query.campaign_id,
         client_id=query.client_id,
         zone=query.zone.tzinfo,
+        using=using,
     )
 
 
-def scan_lead_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
+def scan_lead_calls_for(
+    *, agency_id: UUID, query: HeatmapQuery, using: str | None = None
+) -> SlotCounts:
     """:func:`count_lead_calls_by_slot` for ``query``: the raw scan, whatever the source."""
     return count_lead_calls_by_slot(
         agency_id=agency_id,
@@ -348,12 +369,15 @@ def scan_lead_calls_for(*, agency_id: UUID, query: HeatmapQuery) -> SlotCounts:
         end=query.end,
         campaign_id=query.campaign_id,
         client_id=query.client_id,
+        using=using,
     )
 
 
 def heatmap_for(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
-    """The agency's call heatmap and best times for ``query``, as the endpoint answers it."""
-    counted = cells_for(agency_id=agency_id, query=query)
+    """The agency's call heatmap and best times for ``query``, as the endpoint answers it:
+    from the replica ``ANALYTICS_HEATMAP_DATABASE`` names, or the primary when it cannot
+    (:func:`analytics.heatmap.replica.read`)."""
+    counted = replica.read(lambda using: cells_for(agency_id=agency_id, query=query, using=using))
     cells, hours = counted.cells, query.calling_hours
     return Heatmap(
         start_date=query.start_date,

@@ -275,7 +275,7 @@ def test_postgresql_going_away_is_a_quick_500_and_coming_back_needs_no_restart(
     assert {a.status for a in recovered} == {200}
     assert sum(c["total_calls"] for c in recovered[-1].body["heatmap"]) == 2000
     logged = log.read_text()
-    assert "Users query failed for user" in logged or "Calls query failed for agency" in logged
+    assert "Users query failed for user" in logged or "Heatmap read failed for agency" in logged
 
 
 @requires_postgresql_driver
