@@ -216,6 +216,10 @@ def check_heatmap_settings(
             )
         )
     messages += _check_admin_time_zone(conf.ADMIN_TIME_ZONE)
+    if not isinstance(conf.SERVER_TIMING, bool):
+        messages.append(
+            Error("ANALYTICS_SERVER_TIMING must be True or False.", id="analytics.E029")
+        )
     if conf.HEATMAP_SOURCE not in HEATMAP_SOURCES:
         messages.append(
             Error(

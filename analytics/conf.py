@@ -185,6 +185,13 @@ class AnalyticsSettings:
         zone: str | None = _setting("ANALYTICS_ADMIN_TIME_ZONE", None) or None
         return zone
 
+    @property
+    def SERVER_TIMING(self) -> bool:
+        """Whether heatmap answers carry a ``Server-Timing`` header (source, database time,
+        scan wait). Off by default: whoever gets the answer sees the timings."""
+        timing: bool = _setting("ANALYTICS_SERVER_TIMING", False)
+        return timing
+
 
 conf = AnalyticsSettings()
 

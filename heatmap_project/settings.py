@@ -152,6 +152,10 @@ ANALYTICS_HEATMAP_SOURCE = os.environ.get("HEATMAP_SOURCE", "auto")
 # HEATMAP_STATEMENT_TIMEOUT: seconds the calls query may run before it is cancelled (a 500).
 if os.environ.get("HEATMAP_STATEMENT_TIMEOUT"):
     ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = float(os.environ["HEATMAP_STATEMENT_TIMEOUT"])
+# METRICS_ENABLED: serve Prometheus' metrics at /metrics (docs/operating.md); needs
+# prometheus_client, the app's `prometheus` extra. Off unless set: keep /metrics for the
+# scraper, off the public internet.
+METRICS_ENABLED = env_bool("METRICS_ENABLED")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"

@@ -29,6 +29,7 @@ def test_defaults() -> None:
     assert conf.HEATMAP_REPLICA_MAX_LAG == 30.0
     assert conf.HEATMAP_SOURCE == "auto"
     assert conf.ADMIN_TIME_ZONE is None
+    assert conf.SERVER_TIMING is False
 
 
 @pytest.mark.django_db(databases=["default", "replica"])

@@ -23,6 +23,7 @@ from django.utils.crypto import salted_hmac
 
 from analytics.conf import conf
 from analytics.exceptions import PreconditionFailed
+from analytics.heatmap.measure import record_source
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.selectors import heatmap_for
 from analytics.heatmap.vocabulary import BestTime, Clock, Heatmap, HeatmapCell, Metric
@@ -105,6 +106,7 @@ def cached_heatmap(*, agency_id: UUID, query: HeatmapQuery) -> Heatmap:
         logger.warning("Heatmap cache read failed; answering from the database", exc_info=True)
         cached = None
     if cached is not None and (hit := heatmap_from_primitive(cached)) is not None:
+        record_source("cache")
         return hit
     answer = heatmap_for(agency_id=agency_id, query=query)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework import exceptions
 from rest_framework.metadata import BaseMetadata
 from rest_framework.renderers import JSONRenderer
@@ -14,10 +14,13 @@ from rest_framework.views import APIView
 
 from analytics.api.caching import cached_heatmap, conditional_response
 from analytics.api.renderers import FormatParamNegotiation, HeatmapCSVRenderer
+from analytics.api.reporting import report_answer
 from analytics.api.serializers import HeatmapQuerySerializer, HeatmapSerializer
 from analytics.api.throttling import HeatmapAgencyRateThrottle, HeatmapUserRateThrottle
 from analytics.auth.authentication import BelongsToAgency, SupabaseJWTAuthentication, agency_id_of
 from analytics.exceptions import exception_handler
+from analytics.heatmap.measure import measuring
+from analytics.heatmap.query import HeatmapQuery
 
 
 class MethodsOnlyMetadata(BaseMetadata):
@@ -55,10 +58,20 @@ class CallHeatmapApi(APIView):
     # OPTIONS says what the endpoint does, never this class's docstring.
     metadata_class = MethodsOnlyMetadata
     http_method_names = ["get", "head", "options"]
+    #: The request's checked query, once it passed: what the answer's log line tells.
+    heatmap_query: HeatmapQuery | None = None
 
     def get_exception_handler(self) -> Any:
         # This view's errors only: a reusable app leaves EXCEPTION_HANDLER to the host.
         return exception_handler
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        # Measured around everything, so a refusal (401, 429, 503) is told as an answer too.
+        with measuring() as measurement:
+            response = super().dispatch(request, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            report_answer(response, measurement, self.heatmap_query)
+        return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # 405 is about the resource, not the caller: answer it before authenticating.
@@ -76,6 +89,7 @@ class CallHeatmapApi(APIView):
     def get(self, request: Request) -> HttpResponseBase:
         params = HeatmapQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
+        self.heatmap_query = params.query
         agency_id = agency_id_of(request)
         # A HeatmapError (no scan slot, a failed read) is answered by exception_handler.
         result = cached_heatmap(agency_id=agency_id, query=params.query)

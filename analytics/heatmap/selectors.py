@@ -26,6 +26,7 @@ from analytics.heatmap.lead_scan import (
     lead_local_hour_sql,
     offsets_for,
 )
+from analytics.heatmap.measure import record_source, timed_database
 from analytics.heatmap.query import HeatmapQuery, parse_uuid
 from analytics.heatmap.ranking import rank_best_times
 from analytics.heatmap.vocabulary import (
@@ -105,7 +106,8 @@ def count_calls_by_slot(
     try:
         with bounded_calls_query(using):
             take_scan_slot(using, agency_id)
-            rows = list(hourly)
+            with timed_database():
+                rows = list(hourly)
     except DatabaseError as exc:
         raise read_failed(using, exc, agency_id) from exc
     return fold_into_week(rows)
@@ -136,7 +138,8 @@ def count_lead_calls_by_slot(
     try:
         with bounded_calls_query(using):
             take_scan_slot(using, agency_id)
-            rows = lead_hourly_rows(calls, start=start, end=end)
+            with timed_database():
+                rows = lead_hourly_rows(calls, start=start, end=end)
     except DatabaseError as exc:
         raise read_failed(using, exc, agency_id) from exc
     placed, unplaced = fold_lead_rows(rows)
@@ -204,7 +207,7 @@ def count_rollup_by_slot(
         .filter(total_calls__gt=0)
         .order_by()
     )
-    with bounded_calls_query(using):
+    with bounded_calls_query(using), timed_database():
         rows = list(slots)
     # ExtractWeekDay counts 1 (Sunday) to 7; the heatmap's day 0 is Sunday.
     cells = (
@@ -240,7 +243,7 @@ def count_rollup_lead_by_slot(
         .order_by()
     )
     inner_sql, inner_params = rows.query.sql_with_params()
-    with bounded_calls_query(using):
+    with bounded_calls_query(using), timed_database():
         offsets = offsets_for(using, query.start, query.end)
         with connections[using].cursor() as cursor:
             cursor.execute(
@@ -328,6 +331,7 @@ def cells_for(*, agency_id: UUID, query: HeatmapQuery, using: str | None = None)
     using = using or conf.HEATMAP_DATABASE
     if reads_rollup(query, using=using):
         try:
+            record_source("rollup")
             if query.clock is Clock.LEAD:
                 return count_rollup_lead_by_slot(agency_id=agency_id, query=query, using=using)
             return SlotCounts(count_rollup_by_slot(agency_id=agency_id, query=query, using=using))
@@ -339,6 +343,7 @@ def cells_for(*, agency_id: UUID, query: HeatmapQuery, using: str | None = None)
             # and the next one reads the rollup's state again.
             logger.warning("Rollup read failed for agency %s; reading calls", agency_id)
             rollup_state.forget(using)
+    record_source("raw")
     if query.clock is Clock.LEAD:
         return scan_lead_calls_for(agency_id=agency_id, query=query, using=using)
     return SlotCounts(scan_calls_for(agency_id=agency_id, query=query, using=using))

@@ -101,7 +101,10 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.pending (
     lead_group smallint NOT NULL,
     total_calls integer NOT NULL,
     connected_calls integer NOT NULL,
-    meetings_booked integer NOT NULL
+    meetings_booked integer NOT NULL,
+    -- When the writing transaction began: the age of the oldest delta is how far the fold
+    -- is behind (the Prometheus gauge of docs/operating.md). Every insert names its columns.
+    appended_at timestamptz NOT NULL DEFAULT now()
 );
 -- Every fold deletes what it moved, and until a vacuum the dead rows stay in the index
 -- every heatmap reads pending through (measured: 244,000 of them cost a read 20 to 70 ms).
