@@ -6,6 +6,9 @@
     python -m bench.load --short --pooler-url postgres://postgres@127.0.0.1:6543/heatmap_load
                                                 # gunicorn reaches PostgreSQL through a
                                                 # transaction-mode pooler (scripts/pgbouncer)
+    python -m bench.load --short --database-url PRIMARY/heatmap_standby \
+        --replica-url STANDBY/heatmap_standby   # heatmaps read from a hot standby of the
+                                                # primary (scripts/standby; tox's standby env)
 
 (re)builds the database ``heatmap_load`` (an agency with 50,000 calls over 90
 days, a second agency with 10,000, three users each), starts the demo project
@@ -44,7 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +159,28 @@ class ConnectionSampler(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=5)
+
+
+def wait_for_replay(primary_url: str, standby_url: str, *, timeout: float = 300.0) -> float:
+    """Until the hot standby at ``standby_url`` has replayed everything the primary has
+    written so far (the dataset just built); the seconds it took."""
+    started = time.monotonic()
+    with admin_connection(primary_url) as primary, primary.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        lsn = str(cursor.fetchone()[0])
+    with admin_connection(standby_url) as standby, standby.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]
+            )
+            in_recovery, replayed = cursor.fetchone()
+            if not in_recovery:
+                raise SystemExit(f"{standby_url} is not a hot standby: it is not in recovery")
+            if replayed:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"the standby did not replay up to {lsn} in {timeout:.0f} s")
+            time.sleep(0.05)
 
 
 # --- the load -----------------------------------------------------------------------------
@@ -365,6 +390,27 @@ def report(run: LoadRun, plan: Plan, *, workers: int, database: str, cache_ttl: 
     return failures
 
 
+def report_standby(
+    standby: dict[str, int], primary: dict[str, int], sampler: ConnectionSampler, workers: int
+) -> list[str]:
+    """Print where the reads ran; return what failed: the standby must have scanned calls,
+    the primary not (a fallback to it is logged by the server and fails the run too)."""
+    print(
+        f"  standby      scans of calls: {standby['calls']:,} on the standby, "
+        f"{primary['calls']:,} on the primary; peak {sampler.peak} connections to the "
+        f"standby ({sampler.samples:,} samples; {workers} workers)",
+        flush=True,
+    )
+    failures = []
+    if standby["calls"] == 0:
+        failures.append("the standby scanned no calls: it served no heatmap")
+    if primary["calls"]:
+        failures.append(f"the primary scanned calls {primary['calls']} times: it served heatmaps")
+    if sampler.peak > workers:
+        failures.append(f"{sampler.peak} connections to the standby for {workers} workers")
+    return failures
+
+
 # --- the rollup's run: raw scan against rollup -------------------------------------------
 
 
@@ -473,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
         "database (DATABASE_POOL_MODE=transaction); the dataset and the connection count "
         "still use --database-url",
     )
+    parser.add_argument(
+        "--replica-url",
+        default="",
+        help="read heatmaps from this hot standby of --database-url (DATABASE_REPLICA_URL: "
+        "the demo sets ANALYTICS_HEATMAP_DATABASE to it); the run fails unless the standby "
+        "scanned calls and the primary did not",
+    )
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (30)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
     parser.add_argument(
@@ -512,9 +565,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.pooler_url:
         env["DATABASE_POOL_MODE"] = "transaction"
         print(f"load: serving through the transaction-mode pooler at {args.pooler_url}")
+    standby_scans: dict[str, int] = {}
+    primary_scans: dict[str, int] = {}
+    standby_sampler = ConnectionSampler(args.replica_url) if args.replica_url else None
+    if args.replica_url:
+        waited = wait_for_replay(args.database_url, args.replica_url)
+        env["DATABASE_REPLICA_URL"] = args.replica_url
+        print(f"load: reading from the hot standby, which replayed the dataset in {waited:.1f} s")
     plan = Plan(args.clients, 5.0 if args.short else args.duration)
     served_from = args.pooler_url or args.database_url
-    with demo_server(database_url=served_from, workers=args.workers, env=env) as server:
+    with ExitStack() as stack:
+        if standby_sampler is not None:
+            # Left last (after the workers' exit flushed their statistics): the scans.
+            stack.enter_context(counting_scans(args.replica_url, standby_scans))
+            stack.enter_context(counting_scans(args.database_url, primary_scans))
+            standby_sampler.start()
+            stack.callback(standby_sampler.stop)
+        server = stack.enter_context(
+            demo_server(database_url=served_from, workers=args.workers, env=env)
+        )
         run = run_load(server.base_url, args.database_url, plan)
         restarted = server.worker_boots() - args.workers
     print(
@@ -525,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     failures = report(run, plan, workers=args.workers, database=database, cache_ttl=args.cache_ttl)
     if restarted:
         failures.append(f"{restarted} gunicorn workers were restarted during the run")
+    if standby_sampler is not None:
+        failures.extend(report_standby(standby_scans, primary_scans, standby_sampler, args.workers))
     for failure in failures:
         print(f"FAILED: {failure}" if not failure.startswith(" ") else failure, file=sys.stderr)
     print("load: OK" if not failures else "load: FAILED", flush=True)

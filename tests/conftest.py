@@ -74,7 +74,11 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
         for alias in connections:
             # Only where this run made a test database (some test asked for that alias):
             # Django then points the alias away from the configured name.
-            if connections[alias].settings_dict["NAME"] != CONFIGURED_DATABASE_NAMES[alias]:
+            # A mirror (a hot standby) has the test database's name but refuses writes.
+            settings_dict = connections[alias].settings_dict
+            if settings_dict.get("TEST", {}).get("MIRROR"):
+                continue
+            if settings_dict["NAME"] != CONFIGURED_DATABASE_NAMES[alias]:
                 create_reference_tables(using=alias)
 
 

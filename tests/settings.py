@@ -84,6 +84,14 @@ DATABASES = {
         else f"{_default['NAME']}_replica",
     },
 }
+# tox's standby environment (scripts/standby run): the replica is a streaming hot standby of
+# the default database's server. The test database, created on the primary, reaches it by
+# replication: Django makes none there (MIRROR) and reads the same database name.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {
+        **dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"]),
+        "TEST": {"MIRROR": "default"},
+    }
 # The cache tests switch to the real Redis server; everything else sees no cache at all.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 ANALYTICS_HEATMAP_CACHE_TTL = 0

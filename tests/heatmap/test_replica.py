@@ -24,6 +24,7 @@ from analytics.exceptions import HeatmapError, api_error
 from analytics.heatmap import replica
 from analytics.heatmap.measure import measuring
 from analytics.heatmap.selectors import count_calls_by_slot, heatmap, heatmap_for, reads_rollup
+from analytics.models import create_reference_tables
 from analytics.rollup import state as rollup_state
 from heatmap_project.harness import free_port
 from tests.helpers import HEATMAP_URL, MakeCall, query_for, sql, table_away
@@ -163,6 +164,69 @@ def test_a_replica_that_answers_is_read_and_nothing_is_said(
     assert [c.total_calls for c in answer.cells] == [1]
     assert measured.source != "fallback"
     assert not fallbacks(caplog)
+
+
+@contextmanager
+def database_named(name: str) -> Iterator[str]:
+    """A database of its own on this server, with the Supabase tables, dropped afterwards."""
+    with alias_to("h21_h8_maintenance", NAME="postgres") as maintenance:
+        with connections[maintenance].cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+            cursor.execute(f"CREATE DATABASE {name}")
+        try:
+            with alias_to(name, NAME=name) as alias:
+                create_reference_tables(using=alias)
+                yield alias
+        finally:
+            with connections[maintenance].cursor() as cursor:
+                cursor.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+#: A replica's ``calls`` whose rows cannot be read: each one read fails as a hot standby
+#: cancels a query that conflicts with replay (the real one: tests/system/test_standby.py).
+REPLAY_CONFLICT_SQL = """
+ALTER TABLE calls RENAME TO calls_stored;
+CREATE FUNCTION replay_conflict() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'canceling statement due to conflict with recovery'
+        USING ERRCODE = '40001',
+        DETAIL = 'User query might have needed to see row versions that must be removed.';
+END $$;
+CREATE VIEW calls AS SELECT * FROM calls_stored WHERE replay_conflict();
+"""
+
+
+@on_postgresql
+def test_a_read_the_replica_cancels_for_a_replay_conflict_is_answered_by_the_primary(
+    make_call: MakeCall,
+    agency_id: uuid.UUID,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    call = make_call()
+    query = query_for("UTC")
+    primary = heatmap_for(agency_id=agency_id, query=query)
+    with database_named("h21_h8_conflicting") as alias:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(REPLAY_CONFLICT_SQL)
+            cursor.execute(
+                "INSERT INTO calls_stored (id, agency_id, status, created_at) "
+                "VALUES (%s, %s, 'ended', %s)",
+                [str(uuid.uuid4()), str(agency_id), call.created_at],
+            )
+        settings.ANALYTICS_HEATMAP_DATABASE = alias
+        with caplog.at_level(logging.WARNING, logger="analytics"), measuring() as measured:
+            answer = heatmap_for(agency_id=agency_id, query=query)
+            again = heatmap_for(agency_id=agency_id, query=query)
+    assert answer == again == primary
+    assert measured.source == "fallback"
+    told = fallbacks(caplog)
+    assert [r.fallback_reason for r in told] == ["conflict", "conflict"]  # type: ignore[attr-defined]
+    assert told[0].getMessage() == (
+        f"{FELL_BACK}conflict; database {alias!r}: "
+        "canceling statement due to conflict with recovery"
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @on_postgresql
