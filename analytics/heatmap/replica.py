@@ -111,9 +111,12 @@ def read(read_on: Callable[[str], T]) -> T:
     return read_on(PRIMARY)
 
 
-def failure_reason(exc: BaseException) -> str | None:
+def failure_reason(exc: BaseException, using: str) -> str | None:
     """``"unreachable"`` (no connection: none could be made, or it broke), ``"conflict"``
-    (cancelled by replay) or ``None``: the query's own failure."""
+    (cancelled by replay) or ``None``: the query's own failure, or not PostgreSQL's (whose
+    errors carry no SQLSTATE to tell them apart)."""
+    if connections[using].vendor != "postgresql":
+        return None
     code = sqlstate(exc)
     if code in CONFLICT_SQLSTATES:
         return "conflict"
@@ -127,7 +130,7 @@ def failure_reason(exc: BaseException) -> str | None:
 def replica_failure(using: str, exc: BaseException) -> ReplicaFailed | None:
     """What to raise instead of ``exc`` when it ended :func:`read`'s try of the replica
     ``using`` and the primary can answer; ``None`` otherwise."""
-    reason = failure_reason(exc)
+    reason = failure_reason(exc, using)
     if reason is None or _trying.get() != using:
         return None
     return ReplicaFailed(reason, first_line(exc))
@@ -137,7 +140,7 @@ def read_error(using: str, exc: BaseException) -> HeatmapError:
     """The ``calls_query_failed`` a failed read of ``using`` is, saying what failed (the
     connection or the query) and the server's reason, for the log and staff; the endpoint
     answers the code's own message."""
-    what = "connection" if failure_reason(exc) == "unreachable" else "query"
+    what = "connection" if failure_reason(exc, using) == "unreachable" else "query"
     return HeatmapError(f"{READ_FAILURES[what].format(alias=using)}: {first_line(exc)}")
 
 
@@ -207,7 +210,7 @@ def _shunned(alias: str) -> ReplicaFailed | None:
             with _lock:
                 _lags[alias] = lag
     except DatabaseError as exc:
-        reason = failure_reason(exc)
+        reason = failure_reason(exc, alias)
         if reason is None:  # the read itself will say what is wrong
             return None
         failed = ReplicaFailed(reason, first_line(exc))

@@ -15,7 +15,7 @@ from django.db.models.functions import ExtractHour, ExtractWeekDay
 
 from analytics.conf import conf
 from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
-from analytics.exceptions import MESSAGES, HeatmapError
+from analytics.exceptions import MESSAGES, READ_FAILURES, HeatmapError
 from analytics.heatmap import replica
 from analytics.heatmap.agencies import agencies_with_calls
 from analytics.heatmap.lead_clock import NOT_PLACED
@@ -466,10 +466,13 @@ def require_agency(*, agency_id: UUID) -> None:
                 if rows.exists():
                     return
         except DatabaseError as exc:
-            # Said to staff, in the admin or a terminal, in one line: the server's reason
-            # without its SQL. The endpoint never asks this.
-            reason = f"{MESSAGES[code]}: {first_line(exc)}"
-            raise HeatmapError(reason, code=code) from exc
+            # Said to staff, in the admin or a terminal, in one line: what failed (the
+            # connection or the query) and the server's reason without its SQL. The
+            # endpoint never asks this.
+            failed = MESSAGES[code]
+            if replica.failure_reason(exc, rows.db) == "unreachable":
+                failed = READ_FAILURES["connection"].format(alias=rows.db)
+            raise HeatmapError(f"{failed}: {first_line(exc)}", code=code) from exc
     raise HeatmapError(code="unknown_agency")
 
 

@@ -9,6 +9,7 @@ replay, a stopped standby) are proved in ``tests/system/test_standby.py``.
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connections, transaction
 from django.db.utils import load_backend
 from rest_framework.test import APIClient
@@ -319,6 +321,31 @@ def test_a_query_that_fails_is_said_to_be_the_query(
     )
 
 
+class ReadsFrom:
+    """A database router sending every read to one alias."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def db_for_read(self, model: Any, **hints: Any) -> str:
+        return self.alias
+
+
+@on_postgresql
+def test_staff_are_told_the_connection_failed_not_the_users_query(
+    make_call: MakeCall, agency_id: uuid.UUID, down_replica: str, settings: Any
+) -> None:
+    """``call_heatmap`` (and the admin's form) first ask whether the agency exists, where
+    the host's routers send reads."""
+    settings.DATABASE_ROUTERS = [ReadsFrom(down_replica)]
+    with pytest.raises(CommandError) as raised:
+        call_command("call_heatmap", "--agency", str(agency_id), stdout=io.StringIO())
+    said = str(raised.value)
+    assert said.startswith(f"Could not connect to database {down_replica!r}: connection ")
+    assert "Connection refused" in said
+    assert "users table" not in said
+
+
 def failure_of(*statements: str, using: str = "default") -> DatabaseError:
     """The error the last of ``statements`` raises, run in a transaction of their own."""
     with pytest.raises(DatabaseError) as raised:
@@ -337,15 +364,15 @@ def test_which_failures_the_primary_answers_instead() -> None:
     """Raised by the server itself: a replay conflict's SQLSTATE (the standby's real one is
     in tests/system), a connection that cannot be made, and the query's own failures."""
     conflict = "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '{}'; END $$"
-    assert replica.failure_reason(failure_of(conflict.format("40001"))) == "conflict"
-    assert replica.failure_reason(failure_of(conflict.format("40P01"))) == "conflict"
-    assert replica.failure_reason(failure_of(conflict.format("57P03"))) == "unreachable"
+    assert replica.failure_reason(failure_of(conflict.format("40001")), "default") == "conflict"
+    assert replica.failure_reason(failure_of(conflict.format("40P01")), "default") == "conflict"
+    assert replica.failure_reason(failure_of(conflict.format("57P03")), "default") == "unreachable"
     with alias_to("h21_h8_down", HOST="127.0.0.1", PORT=str(free_port())) as alias:
-        assert replica.failure_reason(failure_of("SELECT 1", using=alias)) == "unreachable"
-    assert replica.failure_reason(failure_of("SELECT * FROM no_such_table")) is None
+        assert replica.failure_reason(failure_of("SELECT 1", using=alias), alias) == "unreachable"
+    assert replica.failure_reason(failure_of("SELECT * FROM no_such_table"), "default") is None
     timeout = failure_of("SET LOCAL statement_timeout = '1ms'", "SELECT pg_sleep(1)")
     assert "statement timeout" in str(timeout)
-    assert replica.failure_reason(timeout) is None  # the primary would time out as well
+    assert replica.failure_reason(timeout, "default") is None  # the primary would time out as well
 
 
 # --- the lag ----------------------------------------------------------------------------

@@ -262,7 +262,10 @@ def test_a_failed_read_of_calls_is_said_in_one_line(user: User) -> None:
     """The agency is known from its users; the count of its calls fails: the command says so."""
     with table_away("calls"), pytest.raises(CommandError) as failed:
         run("--agency", str(user.agency_id))
-    assert str(failed.value) == "Failed to query calls table"
+    said = str(failed.value)
+    assert said.startswith("Failed to query calls table on database 'default': ")
+    assert "calls" in said.removeprefix("Failed to query calls table")  # the server's reason
+    assert "\n" not in said
 
 
 def test_from_the_shell_errors_exit_non_zero_without_a_traceback(tmp_path: Path) -> None:
