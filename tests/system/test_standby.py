@@ -199,8 +199,13 @@ def test_the_replica_is_a_hot_standby_of_the_primary() -> None:
 
 
 def test_the_raw_scan_is_served_by_the_standby_and_equals_the_primary(
-    raw: None, calls: None, auth_client: APIClient, settings: Any
+    raw: None,
+    calls: None,
+    auth_client: APIClient,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="analytics")
     primary_answer = heatmap(auth_client, settings, "default")
     assert sum(cell["total_calls"] for cell in primary_answer["heatmap"]) == 7
     with closing(on_primary()) as primary, closing(on_standby()) as standby:
@@ -208,17 +213,24 @@ def test_the_raw_scan_is_served_by_the_standby_and_equals_the_primary(
         before = scans(primary, CALLS), scans(standby, CALLS)
 
         standby_answer = heatmap(auth_client, settings, "replica")
+        source = answered_from(caplog)
 
         settle(primary, standby)
         after = scans(primary, CALLS), scans(standby, CALLS)
     assert standby_answer == primary_answer
     assert after[1] > before[1], "the standby's statistics show no scan of calls"
     assert after[0] == before[0], "the primary scanned calls"
+    assert source == "raw"
 
 
 def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
-    standby_rollup: None, calls: None, auth_client: APIClient, settings: Any
+    standby_rollup: None,
+    calls: None,
+    auth_client: APIClient,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="analytics")
     settings.ANALYTICS_HEATMAP_SOURCE = "raw"
     raw_answer = heatmap(auth_client, settings, "default")
     settings.ANALYTICS_HEATMAP_SOURCE = "rollup"
@@ -233,6 +245,7 @@ def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
         ]
 
         standby_answer = heatmap(auth_client, settings, "replica")
+        source = answered_from(caplog)
 
         settle(primary, standby)
         after = [
@@ -247,6 +260,7 @@ def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
     assert standby_rollup_scans > 0, "the standby's statistics show no read of the rollup"
     assert standby_calls == 0, "the standby scanned calls: the rollup did not answer"
     assert (primary_calls, primary_rollup) == (0, 0), "the primary answered"
+    assert source == "rollup"
 
 
 def test_a_call_committed_on_the_primary_is_in_the_standbys_answer_once_replayed(
@@ -283,6 +297,15 @@ def test_what_the_read_path_does_works_on_a_standby(standby_rollup: None, settin
 # --- the defined answers: the primary answers when the standby cannot -----------------------
 
 
+def answered_from(caplog: pytest.LogCaptureFixture) -> str:
+    """The source the last answer's line on ``analytics.heatmap.requests`` names: what
+    operators count (``docs/operating.md``)."""
+    lines = [record for record in caplog.records if record.name == "analytics.heatmap.requests"]
+    assert lines, "no answer was reported"
+    source: str = lines[-1].source
+    return source
+
+
 def fell_back(caplog: pytest.LogCaptureFixture, reason: str) -> bool:
     """A warning on the ``analytics`` logger says the primary answered instead, and why
     (``fallback_reason``: ``unreachable``, ``lagging`` or ``conflict``)."""
@@ -306,13 +329,14 @@ def test_a_stopped_standby_falls_back_to_the_primary(
     connections["replica"].close()
     standby_script("stop-standby")
     try:
-        caplog.set_level(logging.WARNING, logger="analytics")
+        caplog.set_level(logging.INFO, logger="analytics")
         answer = heatmap(auth_client, settings, "replica")
     finally:
         connections["replica"].close()
         standby_script("start-standby")
     assert answer == primary_answer
     assert fell_back(caplog, "unreachable")
+    assert answered_from(caplog) == "fallback"
 
 
 @contextmanager
@@ -356,13 +380,14 @@ def test_a_standby_lagging_more_than_the_setting_falls_back_to_the_primary(
             "the standby to lag 1.5 s behind WAL it has received",
         )
         primary_answer = heatmap(auth_client, settings, "default")
-        caplog.set_level(logging.WARNING, logger="analytics")
+        caplog.set_level(logging.INFO, logger="analytics")
 
         answer = heatmap(auth_client, settings, "replica")
 
     assert sum(cell["total_calls"] for cell in answer["heatmap"]) == 8  # the new call too
     assert answer == primary_answer
     assert fell_back(caplog, "lagging")
+    assert answered_from(caplog) == "fallback"
 
 
 @contextmanager
@@ -459,11 +484,12 @@ def test_a_read_cancelled_by_a_replay_conflict_falls_back_to_the_primary(
             "WHERE indrelid = 'calls'::regclass ORDER BY indisprimary DESC LIMIT 1"
         )
         index = cursor.fetchone()[0]
-    caplog.set_level(logging.WARNING, logger="analytics")
+    caplog.set_level(logging.INFO, logger="analytics")
     with replay_conflict(index):
         answer = heatmap(auth_client, settings, "replica")
     assert answer == primary_answer
     assert fell_back(caplog, "conflict")
+    assert answered_from(caplog) == "fallback"
 
 
 def test_a_replay_conflict_cancels_the_standbys_read(
