@@ -159,8 +159,10 @@ class AnalyticsSettings:
     def HEATMAP_MAX_CONCURRENT_SCANS(self) -> int | None:
         """Scans of ``calls`` one agency may run at once on PostgreSQL; ``None``: no cap.
 
-        The cap is shared by every app server (PostgreSQL advisory locks); the rollup's
-        reads are cheap and never capped.
+        Counted in ``HEATMAP_CACHE`` (``analytics.db.scan_slot``), not in a database: with
+        a cache every app server shares, this many in all, on the primary, a standby and
+        the fallback to the primary together; with a per-process cache, or one that cannot
+        be reached, this many per process. The rollup's reads are cheap and never capped.
         """
         scans: int | None = _setting("ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS", 2)
         return scans

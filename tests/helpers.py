@@ -735,3 +735,37 @@ def make_calls(make_call: MakeCall, created_at: datetime, *, total: int, booked:
             joined_at=created_at if won else None,
             analysis={"sdr": {"meeting_booked": won}},
         )
+
+
+@contextmanager
+def intruder() -> Iterator[Any]:
+    """Another login of the test database's server, granted nothing: what any role that may
+    log in (a Supabase user's own login, a leaked read-only one) can do to the app. A
+    DB-API connection in autocommit, straight to the server (not through a pooler). The
+    role is made and dropped in a session of its own, so a test inside a transaction may
+    use it too.
+    """
+    role = f"h21_h10_intruder_{uuid.uuid4().hex[:8]}"
+    params = connection.get_connection_params()
+    admin = connection.get_new_connection(params)
+    admin.autocommit = True
+    try:
+        cursor = admin.cursor()
+        # The server behind the connection, which a pooler would hide: the intruder's way in.
+        cursor.execute("SELECT host(inet_server_addr()), inet_server_port(), current_database()")
+        host, port, database = cursor.fetchone()
+        cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'intruder'")
+        try:
+            login_params = {**params, "user": role, "password": "intruder", "port": port}
+            login_params["host"] = host or params.get("host")
+            login_params["dbname" if "dbname" in params else "database"] = database
+            login = connection.get_new_connection(login_params)
+            try:
+                login.autocommit = True
+                yield login
+            finally:
+                login.close()
+        finally:
+            cursor.execute(f"DROP ROLE {role}")
+    finally:
+        admin.close()

@@ -2,31 +2,35 @@
 
 A runaway query is cancelled and answered 500, with the connection serving on; the
 bounds are ``SET LOCAL`` and never outlive their block; a scan waits for one of its
-agency's slots, then is turned away; and a small agency's heatmap reads the
-``(agency_id, created_at)`` index, never the whole table. Each needs PostgreSQL.
+agency's slots (kept in the cache, where no database login reaches), then is turned
+away; and a small agency's heatmap reads the ``(agency_id, created_at)`` index, never
+the whole table. Each needs PostgreSQL.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.core.cache import caches
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from analytics import db
-from analytics.db import SCAN_SLOT_LOCK_SPACE, bounded_calls_query, heatmap_settings, take_scan_slot
+from analytics.db import SCAN_SLOT_KEY, bounded_calls_query, heatmap_settings, scan_slot
 from analytics.exceptions import HeatmapError
+from analytics.heatmap.measure import measuring
 from analytics.heatmap.query import window_bounds
 from analytics.heatmap.selectors import count_calls_by_slot, heatmap
-from tests.helpers import HEATMAP_URL
+from tests.helpers import HEATMAP_URL, intruder
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_postgresql")]
 
@@ -110,55 +114,121 @@ def test_the_bounds_hold_inside_the_block_and_do_not_leak_into_the_callers_trans
 # --- scan slots --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def slot_held_elsewhere(
-    agency_id: uuid.UUID, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[BaseDatabaseWrapper]:
-    """The agency's one scan slot, held by another app server's open transaction, which
-    the test may end; a scan waits 0.2 s for a slot.
+#: The scan slots' advisory locks before #21 (``pg_advisory_xact_lock(0x48454154,
+#: hashtext(agency || ':' || slot))``), which any login could take.
+OLD_SLOT_LOCK_SPACE = 0x48454154
 
-    A transaction, as the app holds a slot: behind a transaction-mode pooler a session
-    lock would stay on a server connection that this test's own queries may be given.
-    """
+
+@pytest.fixture
+def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One scan slot per agency, waited for 0.2 s."""
     settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
     monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
-    elsewhere = connection.copy()
-    try:
-        elsewhere.set_autocommit(False)
-        with elsewhere.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s || ':' || 0))",
-                [SCAN_SLOT_LOCK_SPACE, str(agency_id)],
-            )
-            assert cursor.fetchone() == (True,)
-        yield elsewhere
-    finally:
-        elsewhere.rollback()  # the transaction, and its lock, end
-        elsewhere.close()
 
 
-def test_with_every_slot_taken_a_scan_waits_then_is_turned_away(
-    agency_id: uuid.UUID, slot_held_elsewhere: BaseDatabaseWrapper
+@pytest.fixture
+def slot_held_elsewhere(agency_id: uuid.UUID, one_slot: None) -> Iterator[Callable[[], None]]:
+    """The agency's one scan slot, held by another app server sharing the cache; the test
+    may give it back with the function yielded."""
+    key = SCAN_SLOT_KEY.format(agency_id=agency_id, slot=0)
+    cache = caches["default"]
+    assert cache.add(key, "another app server", 60)
+    yield lambda: cache.delete(key)
+    cache.delete(key)
+
+
+def in_a_request_of_its_own(work: Callable[[], Any]) -> Any:
+    """``work()`` in a fresh context, as another request of this process would run it."""
+    return contextvars.Context().run(work)
+
+
+def take(agency_id: uuid.UUID) -> None:
+    with scan_slot("default", agency_id):
+        pass
+
+
+def test_with_every_slot_taken_a_scan_waits_then_is_turned_away_and_the_wait_is_recorded(
+    agency_id: uuid.UUID, slot_held_elsewhere: Callable[[], None]
 ) -> None:
-    with pytest.raises(HeatmapError) as raised, transaction.atomic():
-        take_scan_slot("default", agency_id)
+    with pytest.raises(HeatmapError) as raised, measuring() as measurement:
+        take(agency_id)
     assert (raised.value.code, raised.value.retry_after) == ("scans_busy", 1)
     assert str(raised.value) == (
         "Too many heatmaps of this agency are being counted right now; retry soon. "
         "Try again in 1 s."
     )
-    with transaction.atomic():
-        take_scan_slot("default", uuid.uuid4())  # another agency's slots are its own
+    assert 0.2 <= measurement.scan_wait_seconds < 1
+    take(uuid.uuid4())  # another agency's slots are its own
+    slot_held_elsewhere()
+    with measuring() as measurement:
+        take(agency_id)
+    assert measurement.scan_wait_seconds < 0.1
 
 
-def test_a_scan_slot_frees_itself_when_its_transaction_ends(
-    agency_id: uuid.UUID, slot_held_elsewhere: BaseDatabaseWrapper
+def test_a_scan_slot_is_given_back_when_its_block_ends_however_it_ends(
+    agency_id: uuid.UUID, one_slot: None
 ) -> None:
-    with pytest.raises(HeatmapError), transaction.atomic():
-        take_scan_slot("default", agency_id)
-    slot_held_elsewhere.rollback()
-    with transaction.atomic():
-        take_scan_slot("default", agency_id)
+    def scan_that_fails() -> None:
+        with scan_slot("default", agency_id):
+            with pytest.raises(HeatmapError):
+                in_a_request_of_its_own(lambda: take(agency_id))
+            raise RuntimeError("the scan failed")
+
+    with pytest.raises(RuntimeError):
+        scan_that_fails()
+    take(agency_id)
+
+
+def test_a_read_made_again_within_the_slot_reuses_it(agency_id: uuid.UUID, one_slot: None) -> None:
+    """The replica fallback reads the primary inside the request that holds the slot."""
+    with measuring() as measurement, scan_slot("default", agency_id):
+        take(agency_id)
+    assert measurement.scan_wait_seconds < 0.1
+
+
+def test_a_slot_whose_holder_died_frees_itself_after_the_statement_timeout_and_margin(
+    agency_id: uuid.UUID, one_slot: None, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0.5
+    monkeypatch.setattr(db, "SCAN_SLOT_MARGIN_SECONDS", 0)
+    abandoned = scan_slot("default", agency_id)
+    abandoned.__enter__()  # and never left: its process was killed mid-scan
+    with pytest.raises(HeatmapError):
+        in_a_request_of_its_own(lambda: take(agency_id))
+    time.sleep(1.1)  # the slot's time to live: the timeout rounded up to a second
+    in_a_request_of_its_own(lambda: take(agency_id))
+
+
+@pytest.mark.usefixtures("dead_redis_cache")
+def test_with_the_cache_down_each_process_caps_its_own_scans(
+    agency_id: uuid.UUID, one_slot: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, logger="analytics.db"),
+        scan_slot("default", agency_id),
+        pytest.raises(HeatmapError),
+    ):
+        in_a_request_of_its_own(lambda: take(agency_id))
+    assert "capping this process's scans alone" in caplog.text
+    take(agency_id)
+
+
+def test_a_login_holding_the_old_advisory_keys_no_longer_stalls_an_agencys_scans(
+    auth_client: APIClient, agency_id: uuid.UUID, settings: Any, one_slot: None
+) -> None:
+    """Before, any login that took an agency's two advisory keys made its raw heatmaps 503."""
+    settings.ANALYTICS_HEATMAP_SOURCE = "raw"
+    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 2
+    insert_calls(agency_id, 3)
+    with intruder() as login:
+        for slot in range(2):
+            login.cursor().execute(
+                "SELECT pg_advisory_lock(%s, hashtext(%s || ':' || %s))",
+                [OLD_SLOT_LOCK_SPACE, str(agency_id), slot],
+            )
+        answered = auth_client.get(HEATMAP_URL)
+    assert answered.status_code == 200
+    assert sum(cell["total_calls"] for cell in answered.json()["heatmap"]) == 3
 
 
 # --- the plan guard ------------------------------------------------------------------------

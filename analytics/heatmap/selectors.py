@@ -14,7 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import ExtractHour, ExtractWeekDay
 
 from analytics.conf import conf
-from analytics.db import LocalHour, bounded_calls_query, first_line, take_scan_slot
+from analytics.db import LocalHour, bounded_calls_query, first_line, scan_slot
 from analytics.exceptions import MESSAGES, READ_FAILURES, HeatmapError
 from analytics.heatmap import replica
 from analytics.heatmap.agencies import agencies_with_calls
@@ -104,10 +104,8 @@ def count_calls_by_slot(
         .order_by()
     )
     try:
-        with bounded_calls_query(using):
-            take_scan_slot(using, agency_id)
-            with timed_database():
-                rows = list(hourly)
+        with scan_slot(using, agency_id), bounded_calls_query(using), timed_database():
+            rows = list(hourly)
     except DatabaseError as exc:
         raise read_failed(using, exc, agency_id) from exc
     return fold_into_week(rows)
@@ -136,10 +134,8 @@ def count_lead_calls_by_slot(
         .order_by()
     )
     try:
-        with bounded_calls_query(using):
-            take_scan_slot(using, agency_id)
-            with timed_database():
-                rows = lead_hourly_rows(calls, start=start, end=end)
+        with scan_slot(using, agency_id), bounded_calls_query(using), timed_database():
+            rows = lead_hourly_rows(calls, start=start, end=end)
     except DatabaseError as exc:
         raise read_failed(using, exc, agency_id) from exc
     placed, unplaced = fold_lead_rows(rows)

@@ -7,8 +7,9 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import DatabaseError, transaction
+from django.db.backends.utils import CursorWrapper
 
-from analytics.db import first_line, set_local
+from analytics.db import first_line, set_local, table_readable
 from analytics.exceptions import RollupError
 from analytics.models import Call
 from analytics.rollup import state
@@ -38,6 +39,9 @@ class RollupStatus:
     oldest_bucket: datetime | None = None
     newest_bucket: datetime | None = None
     ready_at: datetime | None = None
+    #: When the last fold ran and how many deltas it moved; ``None`` before the first.
+    last_fold_at: datetime | None = None
+    last_folded: int | None = None
     #: The ``phonenumbers`` release of the map the lead grains count by, and the app's.
     map_version: str | None = None
     app_map_version: str | None = None
@@ -90,7 +94,7 @@ def rollup_status(*, using: str) -> RollupStatus:
             if not current.installed:
                 return RollupStatus(installed=False, triggers=triggers)
             tables = [*GRAINS, "pending"]
-            if current.version != VERSION:  # an older version, without the lead's grains
+            if (current.version or 0) < 2:  # version 1 had no lead grains
                 tables = [table for table in tables if not table.startswith("lead_")]
             cursor.execute(
                 "SELECT "
@@ -104,6 +108,10 @@ def rollup_status(*, using: str) -> RollupStatus:
                 [calls],
             )
             *counts, rollup_bytes, calls_bytes, oldest, newest, ready_at = cursor.fetchone()
+            last_fold_at, last_folded = None, None
+            if table_readable(cursor, SCHEMA, "maintenance"):  # version 3 and later
+                cursor.execute(f"SELECT last_fold_at, last_folded FROM {SCHEMA}.maintenance")
+                last_fold_at, last_folded = cursor.fetchone() or (None, None)
     except DatabaseError as exc:
         raise RollupError(f"cannot read the rollup: {first_line(exc)}") from exc
     rows = dict(zip(tables, counts, strict=True))
@@ -122,6 +130,8 @@ def rollup_status(*, using: str) -> RollupStatus:
         oldest_bucket=oldest,
         newest_bucket=newest,
         ready_at=ready_at,
+        last_fold_at=last_fold_at,
+        last_folded=last_folded,
         map_version=current.map_version,
         app_map_version=current.app_map_version,
         remapping=current.remapping,
@@ -171,9 +181,11 @@ def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Dif
 
 
 def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
-    """Mend every differing bucket (``analytics_heatmap.repair``); how many were mended."""
+    """Mend every differing bucket (``analytics_heatmap.repair``); how many were mended.
+
+    It waits for a fold in flight (at most a minute: the maintenance row's lock)."""
     connection = postgresql_connection(using)
-    require_installed(using)
+    require_current(using)
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             set_local(cursor, COUNTING_SETTINGS)
@@ -190,13 +202,19 @@ def fold_pending(*, using: str) -> int:
 
     Answers are the same before and after; a fold keeps ``pending``, which every
     heatmap reads beside the grains, small. Run outside a transaction: it vacuums.
+    A fold that could not run (another fold or repair holds the maintenance row, or the
+    rollup is not ready) raises a ``RollupError`` saying why and what stays pending: it
+    never passes for a fold of nothing.
     """
     connection = postgresql_connection(using)
-    require_installed(using)
+    require_current(using)
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
             cursor.execute(f"SELECT {SCHEMA}.fold()")
-            moved = int(cursor.fetchone()[0])
+            folded = cursor.fetchone()[0]
+            if folded is None:
+                raise RollupError(why_not_folded(cursor))
+            moved = int(folded)
         if moved:
             # The moved rows are dead in the index every heatmap reads pending through;
             # VACUUM runs outside a transaction, which this command is.
@@ -205,6 +223,34 @@ def fold_pending(*, using: str) -> int:
     except DatabaseError as exc:
         raise RollupError(f"fold failed: {first_line(exc)}") from exc
     return moved
+
+
+def why_not_folded(cursor: CursorWrapper) -> str:
+    """Why fold() returned NULL, and how many deltas stay pending: one line."""
+    cursor.execute(
+        f"SELECT s.ready, s.remapping, (SELECT count(*) FROM {SCHEMA}.pending) "
+        f"FROM {SCHEMA}.rollup_state AS s"
+    )
+    row = cursor.fetchone()
+    ready, remapping, pending = row if row is not None else (False, False, 0)
+    if not ready:
+        why = "the rollup is not ready (an install has not finished)"
+    elif remapping:
+        why = "an install is rebuilding the rollup for a newer time-zone map"
+    else:
+        why = f"another fold or repair is running (it holds {SCHEMA}.maintenance)"
+    return f"fold did not run: {why}; {pending:,} deltas stay pending for the next fold"
+
+
+def require_current(using: str) -> None:
+    """Installed and of this version: an older rollup's fold() is not this one's."""
+    require_installed(using)
+    current = state.read_state(using)
+    if current.version != VERSION:
+        raise RollupError(
+            f"the rollup on database {using!r} is version {current.version}, this app's is "
+            f"{VERSION}: run python manage.py heatmap_rollup install, which upgrades it"
+        )
 
 
 def require_installed(using: str) -> None:

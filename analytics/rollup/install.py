@@ -18,10 +18,13 @@ Install runs in three steps:
 
 A failed install drops everything it made.
 
-On a ready rollup whose map is not the app's (a release shipped a newer one), install
-remaps it, online too: step 1 becomes a transaction that loads the new map (after the
-writers in flight, which counted by the old one, commit), and steps 2 and 3 rebuild every
-grain while the old ones still answer ``clock=tz``. ``clock=lead`` reads calls meanwhile.
+On a ready rollup of an older version in ``UPGRADES_FROM``, install upgrades it in place
+first (one transaction: what this version adds, the functions refreshed, the version
+bumped), its counts kept. On a ready rollup whose map is not the app's (a release shipped
+a newer one), install remaps it, online too: step 1 becomes a transaction that loads the
+new map (after the writers in flight, which counted by the old one, commit), and steps 2
+and 3 rebuild every grain while the old ones still answer ``clock=tz``. ``clock=lead``
+reads calls meanwhile.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from analytics.rollup import state
 from analytics.rollup.sql import (
     SCHEMA,
     TRIGGERS,
+    UPGRADES_FROM,
     VERSION,
     calls_table_name,
     install_script,
@@ -88,6 +92,8 @@ class InstallReport:
     #: Rebuilt for the app's newer map, from the release in ``remapped_from``.
     remapped: bool = False
     remapped_from: str | None = None
+    #: The older version this install upgraded in place, its counts kept.
+    upgraded_from: int | None = None
 
     @property
     def longest_block_ms(self) -> float:
@@ -108,9 +114,18 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
             calls = check_privileges(cursor)
             load_map = load_map_statement(cursor, progress)
         current = state.read_state(using)
+        upgraded_from = current.version if upgradable(current) else None
+        if upgraded_from is not None:
+            run_ddl(connection, upgrade_script(calls), progress)
+            current = state.read_state(using)
         if current.answers and not needs_remap(current):
-            run_ddl(connection, install_script(calls), progress)
-            return InstallReport(already_installed=True, map_version=current.map_version)
+            if upgraded_from is None:
+                run_ddl(connection, install_script(calls), progress)
+            return InstallReport(
+                already_installed=True,
+                map_version=current.map_version,
+                upgraded_from=upgraded_from,
+            )
         if current.answers:
             progress(
                 f"the rollup counts by the map of phonenumbers {current.map_version}, the "
@@ -149,11 +164,24 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
         map_version=done.map_version,
         remapped=current.answers,
         remapped_from=current.map_version,
+        upgraded_from=upgraded_from,
     )
 
 
 #: The rollup's state row, not ready: written with the objects, before the map.
 STATE = f"\nINSERT INTO {SCHEMA}.rollup_state (version) VALUES ({VERSION});\n"
+
+
+def upgradable(current: state.RollupState) -> bool:
+    """A ready rollup of an older version this one upgrades in place, with all its triggers
+    (so it missed no write)."""
+    return current.ready and current.version in UPGRADES_FROM and current.triggers == len(TRIGGERS)
+
+
+def upgrade_script(calls: str) -> str:
+    """Every file (they only add what is new and refresh the functions), then the version.
+    One transaction: the maintenance row the new fold() locks is there before it is."""
+    return install_script(calls) + f"\nUPDATE {SCHEMA}.rollup_state SET version = {VERSION};\n"
 
 
 def remap_script(calls: str, load_map: str) -> str:
@@ -162,11 +190,14 @@ def remap_script(calls: str, load_map: str) -> str:
     their writes; new ones wait the milliseconds until this commits, then count by the new.
 
     ``remapping`` keeps the lead grains from being read and fold() from moving
-    ``pending`` until step 3; ``truncated_at`` is cleared for step 3's check.
+    ``pending`` until step 3; ``truncated_at`` is cleared for step 3's check. The
+    maintenance row is locked first, so a fold in flight commits before it and every later
+    one sees ``remapping``.
     """
     return "\n".join(
         [
             f"LOCK TABLE {calls} IN SHARE ROW EXCLUSIVE MODE;",
+            f"SELECT FROM {SCHEMA}.maintenance FOR UPDATE;",
             f"UPDATE {SCHEMA}.rollup_state SET remapping = true, truncated_at = NULL;",
             load_map,
         ]

@@ -9,7 +9,11 @@ from django.db.backends.utils import CursorWrapper
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "rollup"
 SCHEMA = "analytics_heatmap"
 #: Bumped whenever the files change what they create; ``status`` shows it.
-VERSION = 2
+VERSION = 3
+#: Older versions ``install`` upgrades in place, their counts kept: this version's files
+#: only add to what they made (CREATE ... IF NOT EXISTS, CREATE OR REPLACE). Any other
+#: version is built anew.
+UPGRADES_FROM = (2,)
 TRIGGERS = (
     "analytics_heatmap_insert",
     "analytics_heatmap_update",

@@ -1,4 +1,5 @@
-"""``manage.py heatmap_rollup``: install, status, verify, repair, fold, uninstall, and clear errors.
+"""``manage.py heatmap_rollup``: install, status, verify, repair, fold, uninstall, and clear errors;
+a fold that could not run says so, and an install upgrades an older rollup in place.
 
 On a real PostgreSQL server; each test commits and leaves the rollup uninstalled
 (``rollup_database``).
@@ -13,13 +14,25 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
-from analytics.rollup.inspect import repair_rollup
-from tests.helpers import ROOT, demo_env, ended_call, insert_calls, random_call, sql, utc_today
+from analytics.rollup import state
+from analytics.rollup.inspect import repair_rollup, rollup_status
+from tests.helpers import (
+    ROOT,
+    demo_env,
+    ended_call,
+    insert_calls,
+    intruder,
+    random_call,
+    sql,
+    utc_today,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
 
@@ -73,6 +86,103 @@ def test_verify_finds_a_damaged_rollup_and_repair_mends_it(
     assert "Repaired 2 buckets" in out.getvalue()
     call_command("heatmap_rollup", "verify", stdout=io.StringIO())
     assert repair_rollup(using="default") == 0
+
+
+def pending_rows() -> int:
+    [(rows,)] = sql("SELECT count(*) FROM analytics_heatmap.pending")
+    return int(rows)
+
+
+def test_fold_says_when_it_could_not_run_and_exits_non_zero(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    """Never "Folded 0" while deltas stay pending: another fold holds the maintenance row, or
+    the rollup is not ready. A login holding the old advisory key stops nothing."""
+    insert_calls([random_call(random.Random(3), [rollup_agency], utc_today()) for _ in range(200)])
+    pending = pending_rows()
+    other_fold = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other_fold.cursor().execute("SELECT analytics_heatmap.fold()")  # not committed yet
+        out = io.StringIO()
+        with pytest.raises(CommandError) as refused:
+            call_command("heatmap_rollup", "fold", stdout=out)
+    finally:
+        other_fold.rollback()
+        other_fold.close()
+    assert str(refused.value) == (
+        "fold did not run: another fold or repair is running (it holds "
+        f"analytics_heatmap.maintenance); {pending:,} deltas stay pending for the next fold"
+    )
+    assert "Folded" not in out.getvalue()
+    sql("UPDATE analytics_heatmap.rollup_state SET ready = false")
+    with pytest.raises(CommandError, match=re.escape("the rollup is not ready (an install")):
+        call_command("heatmap_rollup", "fold", stdout=io.StringIO())
+    sql("UPDATE analytics_heatmap.rollup_state SET ready = true")
+    with intruder() as login:
+        login.cursor().execute("SELECT pg_advisory_lock(hashtext('analytics_heatmap'))")
+        out = io.StringIO()
+        call_command("heatmap_rollup", "fold", stdout=out)
+    assert f"Folded {pending:,} pending deltas" in out.getvalue()
+    assert pending_rows() == 0
+
+
+def rollup_tables() -> list[tuple[Any, ...]]:
+    """Each table of version 2's rollup: its storage (new if it were rebuilt) and its sums."""
+    tables = ["agency_buckets", "segment_buckets", "lead_agency_buckets", "lead_segment_buckets"]
+    return [
+        (
+            table,
+            *sql(
+                "SELECT relfilenode FROM pg_class WHERE oid = %s::regclass",
+                [f"analytics_heatmap.{table}"],
+            )[0],
+            *sql(
+                "SELECT count(*), sum(total_calls), sum(connected_calls), sum(meetings_booked) "
+                f"FROM analytics_heatmap.{table}"
+            )[0],
+        )
+        for table in [*tables, "pending"]
+    ]
+
+
+def rollup_columns() -> list[tuple[Any, ...]]:
+    """Every column of every table and view in the rollup's schema, with its type."""
+    return sql(
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+        "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+        "WHERE c.relnamespace = 'analytics_heatmap'::regnamespace AND c.relkind IN ('r', 'v') "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY 1, 2"
+    )
+
+
+def test_install_upgrades_a_version_2_rollup_in_place_keeping_its_counts(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    rng = random.Random(9)
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    call_command("heatmap_rollup", "fold", stdout=io.StringIO())
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(100)])
+    pending = pending_rows()
+    columns = rollup_columns()
+    # Version 2: no maintenance row (fold and repair took an advisory key), no time of
+    # each pending delta, and its number.
+    sql("DROP TABLE analytics_heatmap.maintenance")
+    sql("ALTER TABLE analytics_heatmap.pending DROP COLUMN appended_at")
+    sql("UPDATE analytics_heatmap.rollup_state SET version = 2")
+    state.forget()
+    assert not rollup_status(using="default").current  # the heatmap reads calls meanwhile
+    before = rollup_tables()
+    out = io.StringIO()
+    call_command("heatmap_rollup", "install", stdout=out)
+    assert out.getvalue() == "Upgraded in place from version 2 to 3; its counts are kept.\n"
+    assert rollup_tables() == before
+    assert rollup_columns() == columns  # what a fresh install of this version has
+    status = rollup_status(using="default")
+    assert (status.version, status.current) == (3, True)
+    out = io.StringIO()
+    call_command("heatmap_rollup", "fold", stdout=out)
+    assert f"Folded {pending:,} pending deltas" in out.getvalue()
+    call_command("heatmap_rollup", "verify", stdout=io.StringIO())
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """What the rollup holds on the lead's clock, where it differs from calls, and which map it
-counts by: ``status``, ``verify`` and ``repair`` over the lead grains.
+counts by: ``status``, ``verify`` and ``repair`` over the lead grains; and the fold and
+repair one at a time, serialised by a row no other login may touch.
 
 On a real PostgreSQL server; each test commits and leaves the rollup uninstalled
 (``rollup_database``).
@@ -9,12 +10,18 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, connections
 
+from analytics.db import sqlstate
+from analytics.exceptions import RollupError
 from analytics.heatmap.lead_clock import shipped_map
 from analytics.rollup.inspect import (
     fold_pending,
@@ -23,7 +30,7 @@ from analytics.rollup.inspect import (
     rollup_status,
 )
 from analytics.rollup.install import install
-from tests.helpers import insert_calls, random_call, sql, utc_today
+from tests.helpers import insert_calls, intruder, random_call, sql, utc_today
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
 
@@ -110,3 +117,122 @@ def test_without_a_map_in_the_apps_tables_the_rollup_answers_the_viewers_clock_a
     assert status.current
     assert not status.map_current
     assert install(using="default").already_installed  # no map to remap to
+
+
+# --- one fold or repair at a time, and only the app's role may hold it ----------------------
+
+
+@pytest.fixture
+def pending(rollup: None, rollup_agency: uuid.UUID) -> int:
+    """300 random calls written after the install: their deltas pending, how many rows."""
+    rng = random.Random(11)
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    [(rows,)] = sql("SELECT count(*) FROM analytics_heatmap.pending")
+    assert rows > 0
+    return int(rows)
+
+
+@pytest.fixture
+def fold_in_flight() -> Iterator[Any]:
+    """Another session of the app's role, in a fold it has not committed yet: it holds the
+    maintenance row until the test commits it (or the fixture rolls it back)."""
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other.cursor().execute("SELECT analytics_heatmap.fold()")
+        yield other
+    finally:
+        other.rollback()
+        other.close()
+
+
+def finishes_within(seconds: float, work: Callable[[], Any]) -> Any:
+    """``work()``'s result, run in a thread of its own; fails when it takes longer."""
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(work())
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still waiting after {seconds} s"
+    return results[0]
+
+
+def test_a_login_holding_the_old_advisory_key_stalls_neither_the_fold_nor_a_repair(
+    pending: int,
+) -> None:
+    with intruder() as login:
+        login.cursor().execute("SELECT pg_advisory_lock(hashtext('analytics_heatmap'))")
+        assert fold_pending(using="default") == pending
+        assert sql("SELECT count(*) FROM analytics_heatmap.pending") == [(0,)]
+        sql(
+            "UPDATE analytics_heatmap.agency_buckets SET total_calls = total_calls + 1 "
+            "WHERE ctid = (SELECT min(ctid) FROM analytics_heatmap.agency_buckets)"
+        )
+        assert finishes_within(10, lambda: repair_rollup(using="default")) == 1
+    assert rollup_differences(using="default") == []
+
+
+def test_another_login_may_neither_lock_the_maintenance_row_nor_fold_or_repair(
+    rollup: None,
+) -> None:
+    """The app's role locks it; any other login is refused by the schema it lives in."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_fold_at FROM analytics_heatmap.maintenance FOR UPDATE NOWAIT")
+        assert cursor.fetchall() == [(None,)]  # no fold yet
+    with intruder() as login:
+        for statement in (
+            "SELECT * FROM analytics_heatmap.maintenance FOR UPDATE",
+            "SELECT analytics_heatmap.fold()",
+            "SELECT analytics_heatmap.repair()",
+        ):
+            with pytest.raises(Exception, match="permission denied for schema") as refused:
+                login.cursor().execute(statement)
+            assert sqlstate(refused.value) == "42501", statement  # insufficient_privilege
+
+
+def test_of_two_folds_at_once_one_folds_and_the_other_says_it_did_not_run(
+    pending: int, fold_in_flight: Any
+) -> None:
+    said = (
+        "fold did not run: another fold or repair is running (it holds "
+        f"analytics_heatmap.maintenance); {pending:,} deltas stay pending for the next fold"
+    )
+    with pytest.raises(RollupError) as refused:
+        fold_pending(using="default")
+    assert str(refused.value) == said
+    fold_in_flight.commit()
+    assert sql("SELECT count(*) FROM analytics_heatmap.pending") == [(0,)]
+    [(folded_at, folded)] = sql(
+        "SELECT last_fold_at, last_folded FROM analytics_heatmap.maintenance"
+    )
+    assert folded_at is not None
+    assert folded == pending
+    status = rollup_status(using="default")
+    assert (status.last_fold_at, status.last_folded) == (folded_at, pending)
+    out = io.StringIO()
+    call_command("heatmap_rollup", "status", stdout=out)
+    assert f"Last fold: {folded_at.isoformat()}, {pending:,} deltas moved." in out.getvalue()
+    assert fold_pending(using="default") == 0  # nothing left: it ran, and says 0
+
+
+def test_a_repair_waits_for_the_fold_in_flight_then_mends(
+    pending: int, fold_in_flight: Any
+) -> None:
+    repairing = threading.Thread(target=lambda: finishes_within(10, repair_both))
+    mended: list[int] = []
+
+    def repair_both() -> None:
+        mended.append(repair_rollup(using="default"))
+
+    repairing.start()
+    repairing.join(0.5)
+    assert repairing.is_alive()  # queued behind the fold's lock on the maintenance row
+    fold_in_flight.commit()
+    repairing.join(10)
+    assert mended == [0]
+    assert rollup_differences(using="default") == []

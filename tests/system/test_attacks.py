@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test import Client
@@ -32,7 +33,7 @@ from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
 
 from analytics import db
-from analytics.db import SCAN_SLOT_LOCK_SPACE
+from analytics.db import SCAN_SLOT_KEY
 from analytics.models import Call, User
 from tests.helpers import HEATMAP_PAGE, HEATMAP_URL, SCHEMA_FILE, decode_text, mint_token, validate
 
@@ -89,18 +90,15 @@ def new_connection() -> Any:
 
 @contextmanager
 def scan_slots_held(agency_id: uuid.UUID, count: int) -> Iterator[None]:
-    """Other sessions hold the agency's first ``count`` scan slots, as running scans would."""
-    holders = [new_connection() for _ in range(count)]
+    """Other app servers hold the agency's first ``count`` scan slots, as running scans would."""
+    keys = [SCAN_SLOT_KEY.format(agency_id=agency_id, slot=slot) for slot in range(count)]
+    cache = caches["default"]
     try:
-        for slot, holder in enumerate(holders):
-            holder.cursor().execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s || ':' || %s))",
-                [SCAN_SLOT_LOCK_SPACE, str(agency_id), str(slot)],
-            )
+        for key in keys:
+            assert cache.add(key, "a scan elsewhere", 60)
         yield
     finally:
-        for holder in holders:
-            holder.close()
+        cache.delete_many(keys)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from analytics.rollup.inspect import (
     rollup_status,
 )
 from analytics.rollup.install import install, uninstall
+from analytics.rollup.sql import VERSION
 
 #: Differences printed before the rest are only counted.
 SHOWN_DIFFERENCES = 20
@@ -89,6 +90,13 @@ class Command(BaseCommand):
 
     def install(self, using: str) -> None:
         report = install(using=using, progress=self.stdout.write)
+        if report.upgraded_from is not None:
+            self.stdout.write(
+                f"Upgraded in place from version {report.upgraded_from} to {VERSION}; "
+                "its counts are kept."
+            )
+        if report.already_installed and report.upgraded_from is not None:
+            return
         if report.already_installed:
             self.stdout.write("The rollup is installed and ready; its functions are refreshed.")
             return
@@ -138,6 +146,16 @@ class Command(BaseCommand):
             f"(calls: {status.calls_bytes / 2**20:,.1f} MiB)."
         )
         self.stdout.write(map_line(status))
+        if status.last_fold_at is not None:
+            self.stdout.write(
+                f"Last fold: {status.last_fold_at.isoformat()}, "
+                f"{status.last_folded or 0:,} deltas moved."
+            )
+        elif status.current:
+            self.stdout.write(
+                "No fold has run yet: schedule python manage.py heatmap_rollup fold "
+                "every minute or so (docs/rollup.md)."
+            )
         if status.oldest_bucket is not None:
             self.stdout.write(
                 f"Buckets from {status.oldest_bucket.isoformat()} "

@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.rollup_state (
     remapping boolean NOT NULL DEFAULT false
 );
 
+-- One row, which fold() and repair() lock FOR UPDATE so that one runs at a time: a row
+-- of the app's own schema, which no other role may read, let alone lock (an advisory key
+-- would be open to every login: holding it stalled the fold). The fold records here when
+-- it last ran and how many deltas it moved (the "time of the last fold" operators watch).
+CREATE TABLE IF NOT EXISTS analytics_heatmap.maintenance (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_fold_at timestamptz NULL,
+    last_folded bigint NULL
+);
+INSERT INTO analytics_heatmap.maintenance DEFAULT VALUES ON CONFLICT DO NOTHING;
+
 -- The unfiltered answer's grain: one row per agency and active bucket.
 CREATE TABLE IF NOT EXISTS analytics_heatmap.agency_buckets (
     agency_id uuid NOT NULL,
@@ -106,6 +117,21 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.pending (
     -- is behind (the Prometheus gauge of docs/operating.md). Every insert names its columns.
     appended_at timestamptz NOT NULL DEFAULT now()
 );
+-- Version 2 had no appended_at: its upgrade in place adds it (the deltas pending then
+-- count as appended at the upgrade). Asked of the catalog first, so a refresh of a current
+-- rollup takes no lock on pending.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_attribute
+        WHERE attrelid = 'analytics_heatmap.pending'::regclass AND attname = 'appended_at'
+            AND NOT attisdropped
+    ) THEN
+        ALTER TABLE analytics_heatmap.pending
+            ADD COLUMN appended_at timestamptz NOT NULL DEFAULT now();
+    END IF;
+END
+$$;
 -- Every fold deletes what it moved, and until a vacuum the dead rows stay in the index
 -- every heatmap reads pending through (measured: 244,000 of them cost a read 20 to 70 ms).
 -- So autovacuum cleans it after a few thousand, without waiting for a share of the table;
@@ -134,6 +160,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS analytics_heatmap.backfill_delta (
 );
 
 ALTER TABLE analytics_heatmap.rollup_state ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.maintenance ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.agency_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.segment_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.lead_agency_buckets ENABLE ROW LEVEL SECURITY;

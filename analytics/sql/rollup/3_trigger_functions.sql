@@ -103,17 +103,23 @@ $$;
 -- this statement's snapshot and wait for the next fold. Buckets are upserted in key
 -- order; one fold (or repair) runs at a time, and none before the install is ready or
 -- while a remap rebuilds the grains (it counts on pending staying as its snapshot saw it).
--- Returns the number of deltas moved. Run it every minute or so: pg_cron, the host's
--- scheduler, or `manage.py heatmap_rollup fold` (docs/rollup.md).
+-- One at a time: each locks the maintenance row, which only the rollup's owner may touch;
+-- a fold that finds it locked does not wait (the other one is folding). The row is locked
+-- before the state is read, so a remap that committed meanwhile is seen.
+-- Returns the number of deltas moved, 0 when none were pending, and NULL when it did not
+-- run: another fold or repair holds the row, or the rollup is not ready or is remapping.
+-- Run it every minute or so: pg_cron, the host's scheduler, or
+-- `manage.py heatmap_rollup fold` (docs/rollup.md).
 CREATE OR REPLACE FUNCTION analytics_heatmap.fold()
     RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 DECLARE
     moved bigint;
 BEGIN
-    IF NOT COALESCE((SELECT ready AND NOT remapping FROM analytics_heatmap.rollup_state), false)
-        OR NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics_heatmap'))
+    PERFORM FROM analytics_heatmap.maintenance FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND
+        OR NOT COALESCE((SELECT ready AND NOT remapping FROM analytics_heatmap.rollup_state), false)
     THEN
-        RETURN 0;
+        RETURN NULL;
     END IF;
     WITH moved AS (
         DELETE FROM analytics_heatmap.pending RETURNING *
@@ -172,6 +178,7 @@ BEGIN
             meetings_booked = r.meetings_booked + excluded.meetings_booked
     )
     SELECT count(*) INTO moved FROM moved;
+    UPDATE analytics_heatmap.maintenance SET last_fold_at = now(), last_folded = moved;
     RETURN moved;
 END
 $$;

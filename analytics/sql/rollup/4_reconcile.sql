@@ -127,13 +127,22 @@ $$;
 -- count written over it), so writes committing meanwhile stay counted; then drop zero
 -- rows. One statement compares once (one read of calls) and mends all four grains.
 -- Returns the number of buckets mended. pg_cron can run it nightly.
+-- Not while a fold runs (both upsert the same buckets): it locks the maintenance row, which
+-- only the rollup's owner may touch, waiting at most lock_timeout (a fold takes seconds at
+-- most), then fails with lock_not_available, saying so.
 CREATE OR REPLACE FUNCTION analytics_heatmap.repair(p_agency uuid DEFAULT NULL)
-    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+    RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+    SET lock_timeout = '60s' AS $$
 DECLARE
     mended bigint;
 BEGIN
-    -- Not while a fold runs: both upsert the same buckets.
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('analytics_heatmap'));
+    BEGIN
+        PERFORM FROM analytics_heatmap.maintenance FOR UPDATE;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'another fold or repair of the rollup held analytics_heatmap.maintenance for %, the longest a repair waits: run it again',
+            pg_catalog.current_setting('lock_timeout')
+            USING ERRCODE = 'lock_not_available';
+    END;
     WITH found AS MATERIALIZED (
         SELECT d.*, d.fresh_total - d.rollup_total AS total,
                d.fresh_connected - d.rollup_connected AS connected,
