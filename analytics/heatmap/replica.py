@@ -9,7 +9,7 @@ the read's own, which the primary would share: it is answered as it is.
 
 A process remembers, per alias, a replica it could not reach for :data:`DOWN_SECONDS`
 (one request in that time pays the connect timeout, not each) and the lag it last read
-for :data:`LAG_SECONDS` (at most one extra round trip a second, about 0.1 ms measured).
+for :data:`LAG_SECONDS` (at most one extra round trip a second: 39 us on a local standby).
 """
 
 from __future__ import annotations
