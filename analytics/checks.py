@@ -182,12 +182,14 @@ def check_heatmap_settings(
                 id="analytics.E022",
             )
         )
-    # The throttles count in the same cache as the answers, even with caching off.
-    if (caching or rate or agency_rate) and conf.HEATMAP_CACHE not in settings.CACHES:
+    # The throttles and the scan slots count in the same cache as the answers, even with
+    # caching off.
+    counted = rate or agency_rate or scans is not None
+    if (caching or counted) and conf.HEATMAP_CACHE not in settings.CACHES:
         messages.append(
             Error(
                 f"ANALYTICS_HEATMAP_CACHE names {conf.HEATMAP_CACHE!r}, which is not in CACHES.",
-                hint="Answers and the throttle's counts are kept there.",
+                hint="Answers, the throttles' counts and the scan slots are kept there.",
                 id="analytics.E013",
             )
         )

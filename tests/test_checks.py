@@ -318,13 +318,17 @@ def test_malformed_rates_are_e015(settings: Any, rate: Any) -> None:
     assert repr(rate) in error.msg
 
 
-def test_the_throttle_needs_its_cache_even_with_caching_off(settings: Any) -> None:
+def test_the_throttles_and_the_scan_cap_need_their_cache_even_with_caching_off(
+    settings: Any,
+) -> None:
     settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
     settings.ANALYTICS_HEATMAP_CACHE = "nocache"
     assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]
     settings.ANALYTICS_HEATMAP_THROTTLE_RATE = None
     assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]  # the agency's
     settings.ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE = None
+    assert [m.id for m in check_heatmap_settings()] == ["analytics.E013"]  # the scan slots'
+    settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = None
     assert check_heatmap_settings() == []
 
 
