@@ -205,3 +205,28 @@ def test_multiprocess_mode_exports_every_workers_answers_and_the_rollups_gauges(
     ]
     assert raw.value == 2
     assert families["analytics_heatmap_rollup_readable"].samples[0].value == 0  # SQLite
+
+
+#: A fresh process's registry once Django is set up, before any request or URLconf.
+READY = """
+import django
+django.setup()
+from prometheus_client import REGISTRY, generate_latest
+exposed = generate_latest(REGISTRY)
+print(b"analytics_heatmap_requests" in exposed, b"analytics_heatmap_rollup_readable" in exposed)
+"""
+
+
+def test_the_metrics_are_registered_once_the_app_is_ready() -> None:
+    """A host's exporter on a thread of its own scrapes before any request loads a view."""
+    done = subprocess.run(
+        [sys.executable, "-c", READY],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": "", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
