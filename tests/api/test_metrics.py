@@ -113,20 +113,17 @@ def test_the_gauges_read_the_rollups_real_pending_deltas(
     assert gauges["analytics_heatmap_rollup_readable"] == 1
     assert gauges["analytics_heatmap_rollup_pending_deltas"] == 3
     assert 1.1 <= gauges["analytics_heatmap_rollup_oldest_pending_age_seconds"] < 60
+    assert "analytics_heatmap_rollup_last_fold_timestamp_seconds" not in gauges  # none yet
     fold_pending(using="default")
     gauges = scraped()
     assert gauges["analytics_heatmap_rollup_pending_deltas"] == 0
     assert gauges["analytics_heatmap_rollup_oldest_pending_age_seconds"] == 0
-    # The last fold's time, where the install records it (analytics_heatmap.maintenance).
-    [[maintenance]] = sql("SELECT to_regclass('analytics_heatmap.maintenance') IS NOT NULL")
-    recorded = None
-    if maintenance:
-        [[recorded]] = sql(
-            "SELECT extract(epoch FROM last_fold_at)::float8 FROM analytics_heatmap.maintenance"
-        )
-    assert gauges.get("analytics_heatmap_rollup_last_fold_timestamp_seconds") == recorded
-    if recorded is not None:
-        assert abs(recorded - time.time()) < 60
+    # The last fold's time, as the fold recorded it (analytics_heatmap.maintenance).
+    [[recorded]] = sql(
+        "SELECT extract(epoch FROM last_fold_at)::float8 FROM analytics_heatmap.maintenance"
+    )
+    assert gauges["analytics_heatmap_rollup_last_fold_timestamp_seconds"] == recorded
+    assert abs(recorded - time.time()) < 60
     assert app_labels() <= LABELS
     assert str(rollup_agency) not in generate_latest(REGISTRY).decode()
 
