@@ -19,7 +19,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from analytics.models import User
-from tests.helpers import HEATMAP_URL, ROOT, MakeCall, ended_call, mint_token
+from tests.helpers import HEATMAP_URL, ROOT, MakeCall, ended_call, mint_token, table_away
 
 LOGGER = "analytics.heatmap.requests"
 FIELDS = ["source", "status", "database_ms", "scan_wait_ms", "clock", "period", "metric"]
@@ -103,6 +103,20 @@ def test_a_refusal_is_told_with_no_source_and_no_query(
     ]
     # The refused value never reaches the log: only checked choices do.
     assert "1y" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_failed_read_is_told_as_its_source_with_its_time(
+    auth_client: APIClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.CRITICAL, logger="analytics"):  # the failure's own log
+        caplog.set_level(logging.INFO, logger=LOGGER)
+        with table_away("calls"):
+            assert auth_client.get(HEATMAP_URL).status_code == 500
+    [record] = answers(caplog)
+    fields = fields_of(record)
+    assert (fields["source"], fields["status"], fields["period"]) == ("raw", "500", "30d")
+    assert float(fields["database_ms"]) > 0  # the failed query's time counts
 
 
 @pytest.mark.django_db(transaction=True)
