@@ -19,6 +19,7 @@ class AnalyticsConfig(AppConfig):
             check_lead_zone_map,
             check_live_sessions,
             check_removed_settings,
+            check_rollup_drift,
             check_rollup_source,
             check_token_verification,
         )
@@ -30,6 +31,7 @@ class AnalyticsConfig(AppConfig):
         # Tagged database: it runs only with ``check --database`` and ``migrate``.
         register(check_calls_index, Tags.database)
         register(check_rollup_source, Tags.database)
+        register(check_rollup_drift, Tags.database)
         register(check_live_sessions, Tags.database)
         register(check_lead_zone_map, Tags.database)
 

@@ -457,6 +457,34 @@ def _check_rollup_map(alias: str) -> list[CheckMessage]:
     ]
 
 
+def check_rollup_drift(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """W010: calls changed since the rollup last counted it, unseen by its triggers (a
+    column's type, or a rewrite: ``ALTER ... TYPE ... USING``, ``VACUUM FULL``). The
+    heatmap then scans calls until a repair. A database check, like :func:`check_calls_index`.
+    """
+    alias = conf.HEATMAP_DATABASE
+    if not databases or alias not in databases or alias not in settings.DATABASES:
+        return []
+    if connections[alias].vendor != "postgresql":
+        return []
+    from analytics.rollup.state import REPAIR_COMMAND, drift_message, read_state
+
+    state = read_state(alias)
+    if not state.answers or not state.drift:
+        return []
+    return [
+        Warning(
+            drift_message(alias, state.drift),
+            hint=f"Run: {REPAIR_COMMAND} (docs/rollup.md#when-calls-changes-shape).",
+            id="analytics.W010",
+        )
+    ]
+
+
 def lead_zone_warnings(alias: str, groups: Sequence[tuple[str, ...]]) -> list[CheckMessage]:
     """Zones of the map that Python's zone database lacks (their numbers are never placed),
     and on PostgreSQL those the server lacks (a ``tz`` of that name could not be counted).

@@ -69,13 +69,30 @@ def refresh_lead_zone_map(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
             return
     if loaded_map_version(using) != shipped_map().version:
         load_lead_zone_map(connection)
+    elif connection.vendor == "postgresql":
+        # A database loaded by an older release: its tables get what it lacks.
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            close_to_other_roles(cursor)
 
 
 def close_to_other_roles(cursor: CursorWrapper) -> None:
-    """No grant but the owner's, and row-level security on (the owner bypasses it)."""
+    """No grant but the owner's, and row-level security on (the owner bypasses it).
+
+    A role the owner grants SELECT (Django on a role of its own,
+    docs/deploying-on-supabase.md) reads every row: the ``readers`` policy lets whoever
+    holds the privilege see them, and only the owner grants it. Without the policy such
+    a role would read an empty map and place no call, silently.
+    """
     for table in TABLES:
         cursor.execute(f"REVOKE ALL ON {table} FROM PUBLIC")
         cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        cursor.execute(
+            "SELECT 1 FROM pg_catalog.pg_policy "
+            "WHERE polrelid = %s::regclass AND polname = 'readers'",
+            [table],
+        )
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE POLICY readers ON {table} FOR SELECT USING (true)")
     cursor.execute(
         "DO $$ DECLARE r text; BEGIN "
         "FOR r IN SELECT rolname FROM pg_roles "

@@ -6,6 +6,7 @@ E018, E023, E024) checked settings that are gone, which W005 now names.
 
 from __future__ import annotations
 
+import io
 import uuid
 from types import ModuleType
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from corsheaders.defaults import default_headers
 from django.contrib import admin
 from django.core import checks
+from django.core.management import call_command
 from django.db import connection
 from django.test import modify_settings, override_settings
 from django.urls import include, path, re_path
@@ -28,6 +30,7 @@ from analytics.checks import (
     check_lead_zone_map,
     check_live_sessions,
     check_removed_settings,
+    check_rollup_drift,
     check_rollup_source,
     check_token_verification,
     lead_zone_warnings,
@@ -64,6 +67,8 @@ def test_registered_with_django() -> None:
     assert checks.Tags.database in check_calls_index.tags
     assert check_rollup_source in registered
     assert checks.Tags.database in check_rollup_source.tags
+    assert check_rollup_drift in registered
+    assert checks.Tags.database in check_rollup_drift.tags
     assert check_live_sessions in registered
     assert checks.Tags.database in check_live_sessions.tags
     assert check_lead_zone_map in registered
@@ -601,3 +606,26 @@ def test_w008_a_rollup_counting_by_another_map_is_a_warning(rollup: None) -> Non
     assert warning.id == "analytics.W008"
     assert "phonenumbers 8.13.0" in warning.msg
     assert "heatmap_rollup install" in (warning.hint or "")
+
+
+# --- database checks: calls changed unseen by the rollup (W010) ----------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w010_a_rewrite_of_calls_the_rollup_did_not_see_is_a_warning_until_a_repair(
+    rollup: None,
+) -> None:
+    assert check_rollup_drift(databases=["default"]) == []
+    sql("ALTER TABLE calls ALTER COLUMN status TYPE call_status USING status::text::call_status")
+    assert check_rollup_drift(databases=None) == []  # only ``check --database`` runs it
+    [warning] = check_rollup_drift(databases=["default"])
+    assert warning.id == "analytics.W010"
+    assert "may be out of date" in warning.msg
+    assert "heatmap_rollup verify --repair" in (warning.hint or "")
+    ran = checks.run_checks(databases=["default"], tags=[checks.Tags.database])
+    assert "analytics.W010" in [message.id for message in ran]
+    call_command("heatmap_rollup", "verify", "--repair", stdout=io.StringIO())
+    assert check_rollup_drift(databases=["default"]) == []
+    sql("VACUUM FULL calls")
+    [warning] = check_rollup_drift(databases=["default"])
+    assert "its rows were rewritten" in warning.msg

@@ -19,7 +19,13 @@ from analytics.rollup.install import (
     installed_objects,
     postgresql_connection,
 )
-from analytics.rollup.sql import SCHEMA, TRIGGERS, VERSION, calls_table_name
+from analytics.rollup.sql import (
+    SCHEMA,
+    TRIGGERS,
+    VERSION,
+    calls_table_name,
+    record_calls_shape_statement,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,8 @@ class RollupStatus:
     map_version: str | None = None
     app_map_version: str | None = None
     remapping: bool = False
+    #: What changed in calls unseen since the rollup last counted it (``RollupState.drift``).
+    drift: tuple[str, ...] = ()
 
     @property
     def _state(self) -> state.RollupState:
@@ -135,11 +143,19 @@ def rollup_status(*, using: str) -> RollupStatus:
         map_version=current.map_version,
         app_map_version=current.app_map_version,
         remapping=current.remapping,
+        drift=current.drift,
     )
 
 
-def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Difference]:
-    """Every bucket where the rollup and a fresh count differ, read in one snapshot."""
+def rollup_differences(
+    *, using: str, agency_id: UUID | None = None, record_shape: bool = False
+) -> list[Difference]:
+    """Every bucket where the rollup and a fresh count differ, read in one snapshot.
+
+    With ``record_shape``, a full comparison that found nothing records calls' shape as
+    the one counted (``verify --repair``: nothing to mend, a drift cleared), in the same
+    transaction, so no rewrite of calls can come between.
+    """
     connection = postgresql_connection(using)
     require_installed(using)
     try:
@@ -150,6 +166,10 @@ def rollup_differences(*, using: str, agency_id: UUID | None = None) -> list[Dif
                 [None if agency_id is None else str(agency_id)],
             )
             rows = cursor.fetchall()
+            if record_shape and agency_id is None and not rows:
+                calls = calls_table_name(cursor, Call._meta.db_table)
+                cursor.execute(record_calls_shape_statement(str(calls), "verify --repair"))
+        state.forget(using)
     except DatabaseError as exc:
         raise RollupError(f"cannot compare the rollup with calls: {first_line(exc)}") from exc
     return [
@@ -192,9 +212,11 @@ def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
             cursor.execute(
                 f"SELECT {SCHEMA}.repair(%s)", [None if agency_id is None else str(agency_id)]
             )
-            return int(cursor.fetchone()[0])
+            mended = int(cursor.fetchone()[0])
     except DatabaseError as exc:
         raise RollupError(f"repair failed: {first_line(exc)}") from exc
+    state.forget(using)  # a full repair recorded calls' shape
+    return mended
 
 
 def fold_pending(*, using: str) -> int:

@@ -50,6 +50,7 @@ from analytics.rollup.sql import (
     install_script,
     load_lead_map_statement,
     objects_script,
+    record_calls_shape_statement,
     triggers_script,
     uninstall_script,
 )
@@ -114,6 +115,7 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
             calls = check_privileges(cursor)
             load_map = load_map_statement(cursor, progress)
         current = state.read_state(using)
+        readers: list[str] = []
         upgraded_from = current.version if upgradable(current) else None
         if upgraded_from is not None:
             run_ddl(connection, upgrade_script(calls), progress)
@@ -132,7 +134,10 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
                 f"app's tables hold {current.app_map_version}: rebuilding it for that map"
             )
         elif current.installed:
-            # Unfinished, older, or missing triggers (so it missed writes): built anew.
+            # Unfinished, older, or missing triggers (so it missed writes): built anew,
+            # for the roles that read it as well.
+            with connection.cursor() as cursor:
+                readers = rollup_readers(cursor)
             progress("removing an unfinished, older or stale rollup first")
             run_ddl(connection, uninstall_script(calls), progress)
         try:
@@ -140,7 +145,11 @@ def install(*, using: str, progress: Progress = lambda line: None) -> InstallRep
                 lock_ms = run_ddl(connection, remap_script(calls, load_map), progress)
             else:
                 # The objects and the map first, which no writer waits for; then the triggers.
-                run_ddl(connection, objects_script(calls) + STATE + load_map, progress)
+                run_ddl(
+                    connection,
+                    objects_script(calls) + STATE + load_map + grant_usage(readers),
+                    progress,
+                )
                 lock_ms = run_ddl(connection, triggers_script(calls), progress)
             rows, buckets = backfill(connection, calls, progress)
             swap_ms = run_ddl(connection, swap_script(calls), progress)
@@ -182,6 +191,23 @@ def upgrade_script(calls: str) -> str:
     """Every file (they only add what is new and refresh the functions), then the version.
     One transaction: the maintenance row the new fold() locks is there before it is."""
     return install_script(calls) + f"\nUPDATE {SCHEMA}.rollup_state SET version = {VERSION};\n"
+
+
+def rollup_readers(cursor: CursorWrapper) -> list[str]:
+    """The roles, besides its owner, granted USAGE on the rollup's schema: the ones that read
+    it (5_privileges.sql grants them SELECT on its tables at every install)."""
+    cursor.execute(
+        "SELECT pg_get_userbyid(acl.grantee) FROM pg_catalog.pg_namespace AS n, "
+        "aclexplode(n.nspacl) AS acl WHERE n.nspname = %s AND acl.privilege_type = 'USAGE' "
+        "AND acl.grantee NOT IN (n.nspowner, 0) ORDER BY 1",
+        [SCHEMA],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def grant_usage(readers: list[str]) -> str:
+    """USAGE on the new schema again for the roles that read the one a rebuild dropped."""
+    return "".join(f'\nGRANT USAGE ON SCHEMA {SCHEMA} TO "{reader}";' for reader in readers)
 
 
 def remap_script(calls: str, load_map: str) -> str:
@@ -357,6 +383,9 @@ def backfill(connection: BaseDatabaseWrapper, calls: str, progress: Progress) ->
             f"DROP TABLE IF EXISTS {', '.join(f'{SCHEMA}.{grain}_new' for grain in GRAINS)}"
         )
         rows = count_calls(cursor, calls, progress)
+        # The shape of calls just counted: reading it holds off every rewrite of calls
+        # until this commits, and step 3 checks that none came after.
+        cursor.execute(record_calls_shape_statement(calls, "install"))
         began = time.monotonic()
         cursor.execute(BUILD_NEW_TABLES)
         cursor.execute(
@@ -446,6 +475,10 @@ DO $$
 BEGIN
     IF (SELECT truncated_at FROM {SCHEMA}.rollup_state) IS NOT NULL THEN
         RAISE EXCEPTION 'calls was truncated while the rollup was being built: install again';
+    END IF;
+    IF (SELECT drifted FROM {SCHEMA}.calls_drift) THEN
+        RAISE EXCEPTION 'calls was rewritten (ALTER ... TYPE, VACUUM FULL) while the rollup '
+            'was being built: install again';
     END IF;
 END
 $$;

@@ -48,6 +48,12 @@ def load_lead_map_statement(ranges_table: str, map_table: str) -> str:
     return f"SELECT {SCHEMA}.load_lead_map({_literal(ranges_table)}, {_literal(map_table)});"
 
 
+def record_calls_shape_statement(calls_table: str, by: str) -> str:
+    """``record_calls_shape()``: the shape of ``calls_table`` (quoted and qualified) is the one
+    the rollup's counts now match, recorded as seen by ``by``."""
+    return f"SELECT {SCHEMA}.record_calls_shape({_literal(calls_table)}, {_literal(by)});"
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.utils import CursorWrapper
@@ -46,10 +47,23 @@ class RollupState:
     app_map_version: str | None = None
     #: An install is rebuilding the grains for a newer map.
     remapping: bool = False
+    #: What changed in calls since the rollup last counted it, unseen by its triggers
+    #: (``calls_drift``): a column's type, or its storage (a rewrite). Empty when nothing did.
+    drift: tuple[str, ...] = ()
 
     @property
     def answers(self) -> bool:
         return self.ready and self.version == VERSION and self.triggers == len(TRIGGERS)
+
+    @property
+    def trusted(self) -> bool:
+        """It answers, and calls has the shape it counted: no rewrite it did not see.
+
+        The read path asks this (every :data:`REMEMBER_SECONDS`, one catalog read): a
+        drifted rollup may be wrong, so the scan answers, slower but exact, until
+        ``heatmap_rollup verify --repair`` records the new shape.
+        """
+        return self.answers and not self.drift
 
     @property
     def map_current(self) -> bool:
@@ -63,7 +77,7 @@ class RollupState:
     @property
     def answers_lead(self) -> bool:
         """It answers, and on the lead's clock as the raw scan would place each call."""
-        return self.answers and self.map_current
+        return self.trusted and self.map_current
 
 
 def read_state(using: str) -> RollupState:
@@ -89,6 +103,7 @@ def read_state(using: str) -> RollupState:
         )
         state = cursor.fetchone()
         app_map_version = read_app_map_version(cursor)
+        drift = read_drift(cursor)
     if state is None:
         return RollupState(installed=True)
     row, triggers = json.loads(state[0]), state[1]
@@ -100,7 +115,36 @@ def read_state(using: str) -> RollupState:
         map_version=row.get("map_version"),
         app_map_version=app_map_version,
         remapping=bool(row.get("remapping", False)),
+        drift=drift,
     )
+
+
+def read_drift(cursor: CursorWrapper) -> tuple[str, ...]:
+    """What changed in calls since the rollup recorded its shape, one phrase each; nothing
+    when the rollup has no record (an older version, an install under way) or this role
+    may not read it."""
+    if not table_readable(cursor, SCHEMA, "calls_drift"):
+        return ()
+    cursor.execute(f"SELECT to_jsonb(d)::text FROM {SCHEMA}.calls_drift AS d WHERE d.drifted")
+    row = cursor.fetchone()
+    if row is None:
+        return ()
+    drift = json.loads(row[0])
+    recorded, now = drift["recorded_types"], drift["types"]
+    changes = [
+        f"column {name} is {now[name]}, was {was}"
+        if name in now
+        else f"column {name} ({was}) is gone"
+        for name, was in sorted(recorded.items())
+        if now.get(name) != was
+    ]
+    if drift["relfilenode"] != drift["recorded_relfilenode"]:
+        since = datetime.fromisoformat(drift["recorded_at"]).isoformat(timespec="seconds")
+        changes.append(
+            "its rows were rewritten (ALTER ... TYPE, VACUUM FULL, CLUSTER) since "
+            f"{drift['recorded_by']} recorded them at {since}"
+        )
+    return tuple(changes)
 
 
 def read_app_map_version(cursor: CursorWrapper) -> str | None:
@@ -129,15 +173,18 @@ def current_state(using: str) -> RollupState | None:
         state = None
     if state is not None and state.answers and state.app_map_version and not state.map_current:
         _tell_map_differs(using, state)
+    if state is not None and state.answers and state.drift:
+        _tell_drift(using, state)
     with _lock:
         _known[using] = (now, state)
     return state
 
 
 def rollup_ready(using: str) -> bool:
-    """True when the rollup of this version is installed, backfilled and kept current."""
+    """True when the rollup of this version is installed, backfilled and kept current, and
+    calls has the shape it counted (:attr:`RollupState.trusted`)."""
     state = current_state(using)
-    return state is not None and state.answers
+    return state is not None and state.trusted
 
 
 def rollup_places_leads(using: str) -> bool:
@@ -159,6 +206,27 @@ def _tell_map_differs(using: str, state: RollupState) -> None:
         using,
         state.map_version,
         state.app_map_version,
+    )
+
+
+def _tell_drift(using: str, state: RollupState) -> None:
+    told = (using, "; ".join(state.drift), None)
+    with _lock:
+        if told in _told:
+            return
+        _told.add(told)
+    logger.warning("%s", drift_message(using, state.drift))
+
+
+#: What mends a drift, and records the shape of calls again.
+REPAIR_COMMAND = "python manage.py heatmap_rollup verify --repair"
+
+
+def drift_message(using: str, drift: tuple[str, ...]) -> str:
+    """What ``status``, ``check --database`` (analytics.W010) and the log say of a drift."""
+    return (
+        f"The rollup on database {using!r} may be out of date: calls changed unseen by its "
+        f"triggers ({'; '.join(drift)}). The heatmap reads calls until you run {REPAIR_COMMAND}."
     )
 
 

@@ -222,3 +222,43 @@ def test_from_the_shell_a_failure_is_one_line_and_non_zero(
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_type_change_the_triggers_did_not_see_makes_status_say_repair_and_repair_clears_it(
+    rollup: None, rollup_agency: uuid.UUID
+) -> None:
+    """``ALTER ... TYPE ... USING`` rewrites values without firing a row trigger: here it
+    ends every queued call, to the same type, and the rollup counted none of them."""
+    rng = random.Random(11)
+    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(200)])
+    call_command("heatmap_rollup", "status", stdout=io.StringIO())
+    sql(
+        "ALTER TABLE calls ALTER COLUMN status TYPE call_status USING "
+        "(CASE WHEN status = 'queued' THEN 'ended' ELSE status::text END)::call_status"
+    )
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"may be out of date: run .*verify --repair"):
+        call_command("heatmap_rollup", "status", stdout=out)
+    assert "its rows were rewritten (ALTER ... TYPE" in out.getvalue()
+    assert "The heatmap reads calls until you run" in out.getvalue()
+    with pytest.raises(CommandError, match="rollup buckets differ from calls"):
+        call_command("heatmap_rollup", "verify", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("heatmap_rollup", "verify", "--repair", stdout=out)
+    assert "Repaired" in out.getvalue()
+    out = io.StringIO()
+    call_command("heatmap_rollup", "status", stdout=out)  # exit 0: trusted again
+    assert "may be out of date" not in out.getvalue()
+
+
+def test_verify_repair_that_finds_nothing_still_records_a_rewrite(rollup: None) -> None:
+    sql("VACUUM FULL calls")
+    with pytest.raises(CommandError, match="may be out of date"):
+        call_command("heatmap_rollup", "status", stdout=io.StringIO())
+    call_command("heatmap_rollup", "verify", stdout=io.StringIO())  # read-only: records nothing
+    with pytest.raises(CommandError, match="may be out of date"):
+        call_command("heatmap_rollup", "status", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("heatmap_rollup", "verify", "--repair", stdout=out)
+    assert "The rollup matches calls for every agency." in out.getvalue()
+    call_command("heatmap_rollup", "status", stdout=io.StringIO())

@@ -25,6 +25,7 @@ from analytics.rollup.inspect import (
 )
 from analytics.rollup.install import install, uninstall
 from analytics.rollup.sql import VERSION
+from analytics.rollup.state import REPAIR_COMMAND, drift_message
 
 #: Differences printed before the rest are only counted.
 SHOWN_DIFFERENCES = 20
@@ -165,9 +166,12 @@ class Command(BaseCommand):
             raise CommandError(
                 "the rollup cannot answer yet: run python manage.py heatmap_rollup install"
             )
+        if status.drift:
+            self.stdout.write(drift_message(using, status.drift))
+            raise CommandError(f"the rollup may be out of date: run {REPAIR_COMMAND}")
 
     def verify(self, using: str, agency_id: UUID | None, *, repair: bool) -> None:
-        differences = rollup_differences(using=using, agency_id=agency_id)
+        differences = rollup_differences(using=using, agency_id=agency_id, record_shape=repair)
         scope = "every agency" if agency_id is None else f"agency {agency_id}"
         if not differences:
             self.stdout.write(f"The rollup matches calls for {scope}.")
@@ -224,7 +228,8 @@ def map_line(status: RollupStatus) -> str:
             "python manage.py heatmap_rollup install again if none is."
         )
     if status.map_current:
-        return f"Time-zone map: {counted}, as the app's tables hold; clock=lead reads the rollup."
+        reads = "." if status.drift else "; clock=lead reads the rollup."
+        return f"Time-zone map: {counted}, as the app's tables hold{reads}"
     if status.app_map_version is None:
         return (
             f"Time-zone map: the rollup counts by {counted}, and the app's tables hold none; "

@@ -46,6 +46,21 @@ CREATE TABLE IF NOT EXISTS analytics_heatmap.maintenance (
 );
 INSERT INTO analytics_heatmap.maintenance DEFAULT VALUES ON CONFLICT DO NOTHING;
 
+-- One row: the shape of calls the rollup last counted, by install, a full repair (or a
+-- verify --repair that found nothing) or a TRUNCATE: the type of each column it reads,
+-- and the table's storage (relfilenode). A rewrite fires no row trigger: ALTER ... TYPE
+-- ... USING (even to the same type) can change every value the triggers counted, and
+-- VACUUM FULL, CLUSTER or pg_repack move the rows without a word. calls_drift shows
+-- whether calls still has this shape; record_calls_shape() (2_counting.sql) writes it.
+CREATE TABLE IF NOT EXISTS analytics_heatmap.calls_shape (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    calls oid NOT NULL,
+    relfilenode oid NOT NULL,
+    columns jsonb NOT NULL,  -- {"status": [type oid, typmod], ...}
+    recorded_by text NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- The unfiltered answer's grain: one row per agency and active bucket.
 CREATE TABLE IF NOT EXISTS analytics_heatmap.agency_buckets (
     agency_id uuid NOT NULL,
@@ -167,6 +182,7 @@ ALTER TABLE analytics_heatmap.lead_agency_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.lead_segment_buckets ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE analytics_heatmap.backfill_delta ENABLE ROW LEVEL SECURITY;
+ALTER TABLE analytics_heatmap.calls_shape ENABLE ROW LEVEL SECURITY;
 
 -- What the heatmap reads (analytics.models.AgencyBucket, SegmentBucket, LeadAgencyBucket,
 -- LeadSegmentBucket): the folded counts and the deltas not folded yet, side by side. The
@@ -199,3 +215,30 @@ CREATE OR REPLACE VIEW analytics_heatmap.lead_segment_counts AS
     SELECT agency_id, campaign_id, client_id, bucket, lead_group, total_calls,
            connected_calls, meetings_booked
     FROM analytics_heatmap.pending;
+
+-- calls now against the shape recorded: the same columns of the same types (a column
+-- dropped or renamed is missing) and the same storage, with the types named for people
+-- (format_type, as the reader's search_path shows them). Catalogs only, read by every
+-- role that may read the rollup: status, check --database (analytics.W010) and the read
+-- path's readiness (every few seconds per process) ask it. No function of this schema,
+-- so a reader needs no EXECUTE; calls is found by the oid stored, so nothing depends on it.
+CREATE OR REPLACE VIEW analytics_heatmap.calls_drift AS
+    SELECT s.recorded_by, s.recorded_at,
+           s.relfilenode AS recorded_relfilenode, c.relfilenode AS relfilenode,
+           (SELECT jsonb_object_agg(r.key, pg_catalog.format_type(
+                        (r.value ->> 0)::oid, (r.value ->> 1)::integer))
+            FROM jsonb_each(s.columns) AS r) AS recorded_types,
+           COALESCE(current_shape.types, '{}'::jsonb) AS types,
+           c.relfilenode IS DISTINCT FROM s.relfilenode
+               OR COALESCE(current_shape.columns, '{}'::jsonb) <> s.columns AS drifted
+    FROM analytics_heatmap.calls_shape AS s
+    LEFT JOIN pg_catalog.pg_class AS c ON c.oid = s.calls
+    CROSS JOIN LATERAL (
+        SELECT jsonb_object_agg(a.attname, jsonb_build_array(a.atttypid::bigint, a.atttypmod))
+                   AS columns,
+               jsonb_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+                   AS types
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = s.calls AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attname::text IN (SELECT jsonb_object_keys(s.columns))
+    ) AS current_shape;

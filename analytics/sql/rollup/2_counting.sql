@@ -119,3 +119,31 @@ CROSS JOIN LATERAL (
 ) AS s
 WHERE analytics_heatmap.is_ended(c.status::text)
 $$;
+
+-- Record calls' shape as the rollup's counts now match it (calls_shape, 1_schema.sql):
+-- the type of every column counted_calls() and the triggers read, and the table's
+-- storage. Run by install (in the backfill's snapshot), by a full repair(), by a verify
+-- --repair that found nothing, and by a TRUNCATE of calls (which empties both).
+CREATE OR REPLACE FUNCTION analytics_heatmap.record_calls_shape(p_calls regclass, p_by text)
+    RETURNS void LANGUAGE sql SET search_path = '' AS $$
+INSERT INTO analytics_heatmap.calls_shape AS s (calls, relfilenode, columns, recorded_by)
+SELECT c.oid, c.relfilenode,
+       (SELECT jsonb_object_agg(a.attname, jsonb_build_array(a.atttypid::bigint, a.atttypmod))
+        FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attname = ANY (ARRAY['agency_id', 'campaign_id', 'client_id', 'status',
+                'created_at', 'joined_at', 'end_reason', 'analysis', 'phone_number'])),
+       p_by
+FROM pg_catalog.pg_class AS c
+WHERE c.oid = p_calls
+ON CONFLICT (singleton) DO UPDATE SET
+    calls = excluded.calls, relfilenode = excluded.relfilenode, columns = excluded.columns,
+    recorded_by = excluded.recorded_by, recorded_at = now();
+$$;
+
+-- A ready rollup of an older version, upgraded in place, has no record yet: the shape
+-- calls has now is taken as the one it counted (a change made before the upgrade is
+-- not seen; a verify is). A fresh install records it in its backfill instead.
+SELECT analytics_heatmap.record_calls_shape('@calls@', 'upgrade')
+WHERE NOT EXISTS (SELECT FROM analytics_heatmap.calls_shape)
+    AND EXISTS (SELECT FROM analytics_heatmap.rollup_state WHERE ready);

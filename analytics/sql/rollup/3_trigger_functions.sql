@@ -86,7 +86,8 @@ BEGIN
 END
 $$;
 
--- TRUNCATE calls empties the rollup in the same transaction: a rollback keeps both.
+-- TRUNCATE calls empties the rollup in the same transaction: a rollback keeps both. It
+-- gives calls new storage, which is recorded: the rollup saw this rewrite.
 CREATE OR REPLACE FUNCTION analytics_heatmap.count_truncated()
     RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
@@ -94,6 +95,7 @@ BEGIN
         analytics_heatmap.lead_segment_buckets, analytics_heatmap.lead_agency_buckets,
         analytics_heatmap.pending;
     UPDATE analytics_heatmap.rollup_state SET truncated_at = clock_timestamp();
+    PERFORM analytics_heatmap.record_calls_shape(TG_RELID, 'truncate');
     RETURN NULL;
 END
 $$;

@@ -219,6 +219,11 @@ BEGIN
     DELETE FROM analytics_heatmap.agency_buckets AS a
     WHERE a.total_calls = 0 AND a.connected_calls = 0 AND a.meetings_booked = 0
         AND (p_agency IS NULL OR a.agency_id = p_agency);
+    -- Every agency now matches calls as it is: its shape is the one counted. calls was
+    -- read above, so no rewrite of it can commit before this does.
+    IF p_agency IS NULL THEN
+        PERFORM analytics_heatmap.record_calls_shape('@calls@', 'repair');
+    END IF;
     RETURN mended;
 END
 $$;

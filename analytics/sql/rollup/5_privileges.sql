@@ -22,3 +22,38 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- A role the owner granted USAGE on the schema reads the rollup (docs/deploying-on-supabase.md,
+-- "Django on a role of its own"): the heatmap's views, the state, status's counts. Every
+-- install, remap and upgrade grants it SELECT on every table here, the ones a remap swapped
+-- in and the ones a new version added; a rebuild keeps its USAGE (analytics.rollup.install).
+-- Row security stays on: a policy lets a role that may SELECT a table see its rows (the
+-- privilege is the gate: only the owner and these readers hold one). Nothing else: no
+-- write, no lock a fold or repair waits for (both need UPDATE), no EXECUTE.
+DO $$
+DECLARE
+    rollup_table text;
+    reader text;
+BEGIN
+    FOR rollup_table IN
+        SELECT c.relname FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace = 'analytics_heatmap'::regnamespace AND c.relkind = 'r'
+            AND NOT EXISTS (
+                SELECT FROM pg_catalog.pg_policy AS p
+                WHERE p.polrelid = c.oid AND p.polname = 'readers'
+            )
+    LOOP
+        EXECUTE format(
+            'CREATE POLICY readers ON analytics_heatmap.%I FOR SELECT USING (true)', rollup_table
+        );
+    END LOOP;
+    FOR reader IN
+        SELECT pg_catalog.pg_get_userbyid(acl.grantee)
+        FROM pg_catalog.pg_namespace AS n, pg_catalog.aclexplode(n.nspacl) AS acl
+        WHERE n.nspname = 'analytics_heatmap' AND acl.privilege_type = 'USAGE'
+            AND acl.grantee <> n.nspowner AND acl.grantee <> 0
+    LOOP
+        EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA analytics_heatmap TO %I', reader);
+    END LOOP;
+END
+$$;
