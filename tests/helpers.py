@@ -179,11 +179,12 @@ def demo_env(**extra: str) -> dict[str, str]:
     return {**env, "DJANGO_SETTINGS_MODULE": "heatmap_project.settings", **extra}
 
 
-def run_demo(*args: str, **env: str) -> str:
+def run_python(*args: str, env: Mapping[str, str]) -> str:
+    """``python *args`` in a fresh process in the checkout: its output, once it exits 0."""
     done = subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
-        env=demo_env(**env),
+        env=dict(env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -191,6 +192,10 @@ def run_demo(*args: str, **env: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def run_demo(*args: str, **env: str) -> str:
+    return run_python(*args, env=demo_env(**env))
 
 
 def decode_text(value: bytes, charset: str = "utf-8", **parameters: str) -> str:

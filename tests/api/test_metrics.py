@@ -7,8 +7,6 @@ deltas of a real rollup (PostgreSQL), and no label anywhere names an agency.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -21,7 +19,7 @@ from rest_framework.test import APIClient
 
 from analytics.api.metrics import RollupCollector
 from analytics.rollup.inspect import fold_pending
-from tests.helpers import HEATMAP_URL, ROOT, MakeCall, ended_call, sql
+from tests.helpers import HEATMAP_URL, MakeCall, ended_call, run_python, sql
 
 #: The only labels the app's metrics carry (``le``: a histogram's bucket).
 LABELS = {"source", "status", "le"}
@@ -180,17 +178,7 @@ def test_multiprocess_mode_exports_every_workers_answers_and_the_rollups_gauges(
     }
 
     def run(role: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", MULTIPROCESS, role],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_python("-c", MULTIPROCESS, role, env=env)
 
     run("answer")
     run("answer")
@@ -216,14 +204,5 @@ print(b"analytics_heatmap_requests" in exposed, b"analytics_heatmap_rollup_reada
 
 def test_the_metrics_are_registered_once_the_app_is_ready() -> None:
     """A host's exporter on a thread of its own scrapes before any request loads a view."""
-    done = subprocess.run(
-        [sys.executable, "-c", READY],
-        cwd=ROOT,
-        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": "", "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True"]
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": "", "PATH": ""}
+    assert run_python("-c", READY, env=env).split() == ["True", "True"]

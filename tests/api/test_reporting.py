@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -19,7 +17,14 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from analytics.models import User
-from tests.helpers import HEATMAP_URL, ROOT, MakeCall, ended_call, mint_token, table_away
+from tests.helpers import (
+    HEATMAP_URL,
+    MakeCall,
+    ended_call,
+    mint_token,
+    run_python,
+    table_away,
+)
 
 LOGGER = "analytics.heatmap.requests"
 FIELDS = ["source", "status", "database_ms", "scan_wait_ms", "clock", "period", "metric"]
@@ -181,16 +186,7 @@ print("analytics.api.metrics" in sys.modules)
 
 
 def test_the_endpoint_answers_and_logs_without_prometheus_client() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_PROMETHEUS],
-        cwd=ROOT,
-        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": "", "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": "", "PATH": ""}
+    lines = run_python("-c", WITHOUT_PROMETHEUS, env=env).splitlines()
     assert lines[-2:] == ["200", "False"]
     assert any(line.startswith(f"{LOGGER} heatmap source=raw status=200 ") for line in lines)
