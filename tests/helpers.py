@@ -742,6 +742,20 @@ def make_calls(make_call: MakeCall, created_at: datetime, *, total: int, booked:
         )
 
 
+def server_behind() -> dict[str, str]:
+    """``HOST``, ``PORT`` and ``NAME`` of the PostgreSQL server behind the default connection,
+    which a pooler hides: a test that logs in as another role goes there directly, since
+    PgBouncer logs every client in as its own user (scripts/pgbouncer)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT host(inet_server_addr()), inet_server_port(), current_database()")
+        host, port, database = cursor.fetchone()
+    return {
+        "HOST": host or connection.settings_dict["HOST"],
+        "PORT": str(port),
+        "NAME": database,
+    }
+
+
 @contextmanager
 def intruder() -> Iterator[Any]:
     """Another login of the test database's server, granted nothing: what any role that may
@@ -757,8 +771,8 @@ def intruder() -> Iterator[Any]:
     try:
         cursor = admin.cursor()
         # The server behind the connection, which a pooler would hide: the intruder's way in.
-        cursor.execute("SELECT host(inet_server_addr()), inet_server_port(), current_database()")
-        host, port, database = cursor.fetchone()
+        server = server_behind()
+        host, port, database = server["HOST"], int(server["PORT"]), server["NAME"]
         cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'intruder'")
         try:
             login_params = {**params, "user": role, "password": "intruder", "port": port}

@@ -29,7 +29,7 @@ from analytics.heatmap.selectors import count_calls_by_slot, heatmap, heatmap_fo
 from analytics.models import create_reference_tables
 from analytics.rollup import state as rollup_state
 from heatmap_project.harness import free_port
-from tests.helpers import HEATMAP_URL, MakeCall, query_for, sql, table_away
+from tests.helpers import HEATMAP_URL, MakeCall, query_for, server_behind, sql, table_away
 
 pytestmark = pytest.mark.django_db
 #: A replica is a PostgreSQL server: on SQLite the heatmap reads its one database.
@@ -136,7 +136,8 @@ def test_a_replica_on_this_server_with_a_role_or_database_that_fails_falls_back(
     make_call()
     query = query_for("UTC")
     primary = heatmap_for(agency_id=agency_id, query=query)
-    with alias_to("h21_h8_broken", **broken) as alias:
+    # Straight to the server: a pooler would log the broken role in as its own user.
+    with alias_to("h21_h8_broken", **{**server_behind(), **broken}) as alias:
         settings.ANALYTICS_HEATMAP_DATABASE = alias
         with caplog.at_level(logging.WARNING, logger="analytics"):
             answer = heatmap_for(agency_id=agency_id, query=query)

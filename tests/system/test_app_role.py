@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import User
 from analytics.rollup import state as rollup_state
-from tests.helpers import HEATMAP_URL, ROOT, ended_call, mint_token, sql
+from tests.helpers import HEATMAP_URL, ROOT, ended_call, mint_token, server_behind, sql
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
 
@@ -46,18 +46,19 @@ def documented_grants() -> list[str]:
 
 @contextmanager
 def connected_as(role: str) -> Iterator[None]:
-    """Django's default connection logs in as ``role`` for the block (the server trusts
-    local logins, as the suite's DATABASE_URL does)."""
+    """Django's default connection logs in as ``role`` for the block, straight to the server
+    (it trusts local logins, as the suite's DATABASE_URL does; a pooler would not)."""
     settings_dict = connection.settings_dict
-    previous = settings_dict["USER"]
+    login = {**server_behind(), "USER": role}
+    previous = {name: settings_dict[name] for name in login}
     connection.close()
-    settings_dict["USER"] = role
+    settings_dict.update(login)
     rollup_state.forget()
     try:
         yield
     finally:
         connection.close()
-        settings_dict["USER"] = previous
+        settings_dict.update(previous)
         rollup_state.forget()
 
 
