@@ -131,15 +131,17 @@ def test_a_role_that_cannot_read_the_rollup_gets_no_gauges_and_no_error(
     rollup: None, rollup_agency: uuid.UUID
 ) -> None:
     collector = RollupCollector(using="default")
-    sql("CREATE ROLE h21_h9_outsider")
+    # Roles belong to the server: a name of its own, so a run killed mid-test breaks no other.
+    outsider = f"h21_h9_outsider_{uuid.uuid4().hex[:8]}"
+    sql(f"CREATE ROLE {outsider}")
     try:
-        sql("SET ROLE h21_h9_outsider")
+        sql(f"SET ROLE {outsider}")
         try:
             families = {family.name: family for family in collector.collect()}
         finally:
             sql("RESET ROLE")
     finally:
-        sql("DROP ROLE h21_h9_outsider")
+        sql(f"DROP ROLE {outsider}")
     assert list(families) == ["analytics_heatmap_rollup_readable"]
     assert families["analytics_heatmap_rollup_readable"].samples[0].value == 0
 
