@@ -27,7 +27,6 @@ from django.urls import NoReverseMatch, URLResolver, get_resolver, get_script_pr
 from django.urls.resolvers import RoutePattern
 
 from analytics.api.throttling import is_valid_rate
-from analytics.api.views import CallHeatmapApi
 from analytics.auth.authentication import (
     SESSIONS_SCHEMA,
     SESSIONS_TABLE,
@@ -346,6 +345,9 @@ def heatmap_paths() -> list[str]:
     A route of plain text is read as it is; any other is reversed by its name, through
     the namespaces it is included under. One that needs arguments is left out.
     """
+    # Here, not at the top: every start-up imports this module, and only W009 needs the views.
+    from analytics.api.views import CallHeatmapApi
+
     paths: list[str] = []
 
     def walk(entries: Sequence[Any], parts: list[Any], namespaces: list[str]) -> None:
@@ -415,7 +417,8 @@ def check_lead_zone_map(
     from analytics.heatmap.lead_clock import shipped_map
     from analytics.lead_map import loaded_map_version
 
-    shipped = shipped_map().version
+    zone_map = shipped_map()
+    shipped = zone_map.version
     connection = connections[alias]
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
@@ -433,7 +436,7 @@ def check_lead_zone_map(
                 id="analytics.W006",
             )
         ]
-    return lead_zone_warnings(alias, shipped_map().groups) + _check_rollup_map(alias)
+    return lead_zone_warnings(alias, zone_map.groups) + _check_rollup_map(alias)
 
 
 def _check_rollup_map(alias: str) -> list[CheckMessage]:

@@ -26,7 +26,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from analytics.admin.heatmap import CallHeatmapPage, agency_heatmap_link, agency_list_cell
+from analytics.admin.heatmap import AgencyColumns, CallHeatmapPage
 from analytics.admin.large_tables import (
     ColumnValuesFilter,
     LargeTableAdmin,
@@ -45,7 +45,7 @@ def start_of_day(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-class CallAdmin(CallHeatmapPage, LargeTableAdmin):
+class CallAdmin(AgencyColumns, CallHeatmapPage, LargeTableAdmin):
     list_display = (
         "created",
         "agency",
@@ -88,17 +88,6 @@ class CallAdmin(CallHeatmapPage, LargeTableAdmin):
     @admin.display(description="created at", ordering="created_at")
     def created(self, call: Call) -> str:
         return formats.date_format(timezone.localtime(call.created_at), LIST_TIME_FORMAT)
-
-    @admin.display(description="agency")
-    def agency(self, call: Call) -> SafeString | None:
-        return agency_list_cell(call.agency_id, site_name=self.admin_site.name)
-
-    @admin.display(description="agency id")
-    def agency_heatmap(self, call: Call) -> SafeString | None:
-        """The call's page: the agency in full, linking to its heatmap."""
-        return agency_heatmap_link(
-            call.agency_id, site_name=self.admin_site.name, text=str(call.agency_id)
-        )
 
     @admin.display(description="campaign / client")
     def campaign_client(self, call: Call) -> SafeString:

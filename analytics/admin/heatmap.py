@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.contrib import admin
+from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.db import router
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -69,10 +71,30 @@ def agency_heatmap_link(
 
 def agency_list_cell(agency_id: UUID | None, *, site_name: str = "admin") -> SafeString | None:
     """A list's agency cell: its short id, searching the list for it, and its heatmap."""
-    search = short_uuid_search_link(agency_id)
-    if agency_id is None or search is None:
+    if agency_id is None:
         return None
-    return format_html("{} {}", search, agency_heatmap_link(agency_id, site_name=site_name))
+    return format_html(
+        "{} {}",
+        short_uuid_search_link(agency_id),
+        agency_heatmap_link(agency_id, site_name=site_name),
+    )
+
+
+class AgencyColumns:
+    """The agency of a row with an ``agency_id`` (a call, a user), linked to its heatmap:
+    ``agency`` for the list, ``agency_heatmap`` (in full) for the row's own page."""
+
+    admin_site: AdminSite
+
+    @admin.display(description="agency")
+    def agency(self, row: Any) -> SafeString | None:
+        return agency_list_cell(row.agency_id, site_name=self.admin_site.name)
+
+    @admin.display(description="agency id")
+    def agency_heatmap(self, row: Any) -> SafeString | None:
+        return agency_heatmap_link(
+            row.agency_id, site_name=self.admin_site.name, text=str(row.agency_id)
+        )
 
 
 def zone_or_none(name: Any) -> Zone | None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.db import DatabaseError, connections, models, router, transaction
@@ -55,6 +56,8 @@ from analytics.rollup.buckets import buckets_answer_exactly, offsets_answer_exac
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class SlotCounts:
@@ -87,12 +90,7 @@ def count_calls_by_slot(
     """
     using = using or conf.HEATMAP_DATABASE
     hourly = (
-        Call.objects.using(using)
-        .for_agency(agency_id)
-        .ended()
-        .created_between(start, end)
-        .for_campaign(campaign_id)
-        .for_client(client_id)
+        ended_calls(using, agency_id, start, end, campaign_id=campaign_id, client_id=client_id)
         .annotate(local_hour=LocalHour("created_at", tzinfo=zone))
         .values("local_hour")
         .annotate(
@@ -103,12 +101,7 @@ def count_calls_by_slot(
         # No ORDER BY: it would invite the planner's sort, and folding needs no order.
         .order_by()
     )
-    try:
-        with scan_slot(using, agency_id), bounded_calls_query(using), timed_database():
-            rows = list(hourly)
-    except DatabaseError as exc:
-        raise read_failed(using, exc, agency_id) from exc
-    return fold_into_week(rows)
+    return fold_into_week(scan(using, agency_id, lambda: list(hourly)))
 
 
 def count_lead_calls_by_slot(
@@ -124,22 +117,42 @@ def count_lead_calls_by_slot(
     of the number called, and the number of calls that could not be placed.
     """
     using = using or conf.HEATMAP_DATABASE
-    calls = (
+    calls = ended_calls(
+        using, agency_id, start, end, campaign_id=campaign_id, client_id=client_id
+    ).order_by()
+    rows = scan(using, agency_id, lambda: lead_hourly_rows(calls, start=start, end=end))
+    placed, unplaced = fold_lead_rows(rows)
+    return SlotCounts(fold_into_week(placed), unplaced)
+
+
+def ended_calls(
+    using: str,
+    agency_id: UUID,
+    start: datetime,
+    end: datetime,
+    *,
+    campaign_id: UUID | None,
+    client_id: UUID | None,
+) -> QuerySet[Call]:
+    """The agency's ended calls in ``[start, end)``, filtered as asked: what both scans count."""
+    return (
         Call.objects.using(using)
         .for_agency(agency_id)
         .ended()
         .created_between(start, end)
         .for_campaign(campaign_id)
         .for_client(client_id)
-        .order_by()
     )
+
+
+def scan(using: str, agency_id: UUID, read: Callable[[], T]) -> T:
+    """``read()`` of the agency's calls as every scan runs: in one of its scan slots, under
+    the calls query's limits, timed; a failure raised as :func:`read_failed` says."""
     try:
         with scan_slot(using, agency_id), bounded_calls_query(using), timed_database():
-            rows = lead_hourly_rows(calls, start=start, end=end)
+            return read()
     except DatabaseError as exc:
         raise read_failed(using, exc, agency_id) from exc
-    placed, unplaced = fold_lead_rows(rows)
-    return SlotCounts(fold_into_week(placed), unplaced)
 
 
 def read_failed(using: str, exc: DatabaseError, agency_id: UUID) -> Exception:
@@ -288,7 +301,8 @@ def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
         return False
     if not buckets_answer_exactly(query.zone.tzinfo, query.start, query.end):
         return False
-    if not rollup_state.rollup_ready(using):
+    state = rollup_state.current_state(using)
+    if state is None or not state.trusted:
         if source == "rollup":
             logger.error(
                 "ANALYTICS_HEATMAP_SOURCE is 'rollup', but no ready rollup is on database %r; "
@@ -297,8 +311,8 @@ def reads_rollup(query: HeatmapQuery, *, using: str | None = None) -> bool:
             )
         return False
     if query.clock is Clock.LEAD:
-        state = rollup_state.current_state(using)
-        if state is None or not state.answers_lead or state.map_version is None:
+        # answers_lead implies a map version (map_current); the test says so to mypy too.
+        if not state.answers_lead or state.map_version is None:
             return False
         try:
             return lead_buckets_answer_exactly(using, state.map_version, query.start, query.end)

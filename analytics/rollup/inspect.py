@@ -266,8 +266,8 @@ def why_not_folded(cursor: CursorWrapper) -> str:
 
 def require_current(using: str) -> None:
     """Installed and of this version: an older rollup's fold() is not this one's."""
-    require_installed(using)
     current = state.read_state(using)
+    require_installed(using, current)
     if current.version != VERSION:
         raise RollupError(
             f"the rollup on database {using!r} is version {current.version}, this app's is "
@@ -275,8 +275,9 @@ def require_current(using: str) -> None:
         )
 
 
-def require_installed(using: str) -> None:
-    if not state.read_state(using).installed:
+def require_installed(using: str, current: state.RollupState | None = None) -> None:
+    """``current``, read once by a caller that needs it too, or the state asked now."""
+    if not (current or state.read_state(using)).installed:
         raise RollupError(
             f"the rollup is not installed on database {using!r}: "
             "run python manage.py heatmap_rollup install"

@@ -187,12 +187,6 @@ def rollup_ready(using: str) -> bool:
     return state is not None and state.trusted
 
 
-def rollup_places_leads(using: str) -> bool:
-    """:func:`rollup_ready`, and its lead grains count by the map the app's tables hold."""
-    state = current_state(using)
-    return state is not None and state.answers_lead
-
-
 def _tell_map_differs(using: str, state: RollupState) -> None:
     told = (using, state.map_version, state.app_map_version)
     with _lock:

@@ -55,15 +55,15 @@ def test_a_rollup_whose_triggers_are_gone_is_not_read(rollup: None) -> None:
 def test_a_rollup_counting_by_another_map_leaves_the_lead_clock_to_calls_and_says_so_once(
     rollup: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert rollup_state.rollup_places_leads("default")
+    assert getattr(rollup_state.current_state("default"), "answers_lead", False)
     newer = f"newer-{uuid.uuid4().hex[:8]}"  # a pair of maps this process has not told of
     sql("UPDATE analytics_lead_zone_map SET version = %s", [newer])
     rollup_state.forget()
     assert rollup_state.rollup_ready("default")  # the viewer's clock is unaffected
-    assert not rollup_state.rollup_places_leads("default")
+    assert not getattr(rollup_state.current_state("default"), "answers_lead", False)
     for _ in range(3):
         rollup_state.forget()
-        assert not rollup_state.rollup_places_leads("default")
+        assert not getattr(rollup_state.current_state("default"), "answers_lead", False)
     told = [record for record in caplog.records if "time-zone map" in record.getMessage()]
     assert len(told) == 1
     assert f"phonenumbers {SHIPPED}, the app's tables hold {newer}" in told[0].getMessage()

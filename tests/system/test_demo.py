@@ -201,7 +201,7 @@ def test_short_and_expired_tokens_meet_the_running_demo(
     )
 
 
-def test_the_printed_link_opens_the_page_without_variables(
+def test_the_page_and_its_static_files_serve_without_variables(
     demo_server: tuple[str, str],
 ) -> None:
     """The page at ``/`` and its script, and the admin's CSS: DEBUG is on by default on the

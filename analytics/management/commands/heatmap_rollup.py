@@ -96,10 +96,9 @@ class Command(BaseCommand):
                 f"Upgraded in place from version {report.upgraded_from} to {VERSION}; "
                 "its counts are kept."
             )
-        if report.already_installed and report.upgraded_from is not None:
-            return
         if report.already_installed:
-            self.stdout.write("The rollup is installed and ready; its functions are refreshed.")
+            if report.upgraded_from is None:
+                self.stdout.write("The rollup is installed and ready; its functions are refreshed.")
             return
         if report.remapped:
             self.stdout.write(
