@@ -36,7 +36,7 @@ class AnalyticsConfig(AppConfig):
         register(check_lead_zone_map, Tags.database)
 
         # The lead's time-zone map follows the shipped file after every migrate (and flush).
-        from analytics.lead_map import refresh_lead_zone_map
+        from analytics.heatmap.lead_map import refresh_lead_zone_map
 
         post_migrate.connect(refresh_lead_zone_map, sender=self)
 

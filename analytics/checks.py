@@ -415,7 +415,7 @@ def check_lead_zone_map(
     if not databases or alias not in databases or alias not in settings.DATABASES:
         return []
     from analytics.heatmap.lead_clock import shipped_map
-    from analytics.lead_map import loaded_map_version
+    from analytics.heatmap.lead_map import loaded_map_version
 
     zone_map = shipped_map()
     shipped = zone_map.version

@@ -33,7 +33,7 @@ REMOVED_SETTINGS = {
     ),
     "ANALYTICS_JWKS_TIMEOUT_SECONDS": "5 s (analytics.auth.jwks.TIMEOUT_SECONDS)",
     "ANALYTICS_JWKS_REFETCH_COOLDOWN_SECONDS": "30 s (analytics.auth.jwks.COOLDOWN_SECONDS)",
-    "ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": "5 s (analytics.db.SCAN_WAIT_SECONDS)",
+    "ANALYTICS_HEATMAP_SCAN_WAIT_SECONDS": "5 s (analytics.heatmap.limits.SCAN_WAIT_SECONDS)",
     "ANALYTICS_ADMIN_STATEMENT_TIMEOUT": "5 s (analytics.admin.timeouts.STATEMENT_TIMEOUT)",
     "ANALYTICS_SKIP_USER_LOOKUP": "SupabaseClaimsAuthentication, for views that need no agency",
 }
@@ -159,10 +159,11 @@ class AnalyticsSettings:
     def HEATMAP_MAX_CONCURRENT_SCANS(self) -> int | None:
         """Scans of ``calls`` one agency may run at once on PostgreSQL; ``None``: no cap.
 
-        Counted in ``HEATMAP_CACHE`` (``analytics.db.scan_slot``), not in a database: with
-        a cache every app server shares, this many in all, on the primary, a standby and
-        the fallback to the primary together; with a per-process cache, or one that cannot
-        be reached, this many per process. The rollup's reads are cheap and never capped.
+        Counted in ``HEATMAP_CACHE`` (``analytics.heatmap.limits.scan_slot``), not in a
+        database: with a cache every app server shares, this many in all, on the primary,
+        a standby and the fallback to the primary together; with a per-process cache, or
+        one that cannot be reached, this many per process. The rollup's reads are cheap and
+        never capped.
         """
         scans: int | None = _setting("ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS", 2)
         return scans

@@ -173,7 +173,7 @@ class LeadZoneMap(models.Model):
     """Which release of libphonenumber's time-zone map the two tables below hold (one row).
 
     The app's own tables, loaded by its migrations from ``analytics/data/lead_zones.json``;
-    on PostgreSQL closed to every role but the app's (``analytics.lead_map``).
+    on PostgreSQL closed to every role but the app's (``analytics.heatmap.lead_map``).
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
     """Designs (a)-(c) on the raw scan: the endpoint, the fastest SQL, fetch-and-count."""
-    from analytics.db import heatmap_settings
+    from analytics.heatmap.limits import heatmap_settings
 
     start, end = window(args.period)
     params = {"agency": str(BIG_AGENCY_ID), "start": start, "end": end}

@@ -109,7 +109,7 @@ def lead_reads(connection: Connection, *, period: str, from_rollup: bool) -> Lea
     ``calls`` query alone in its transaction (as the endpoint sends it); and on the rollup,
     when it answers ``clock=lead``, the endpoint and its reads of the rollup alone.
     """
-    from analytics.db import heatmap_settings
+    from analytics.heatmap.limits import heatmap_settings
 
     unfiltered = {"period": period}
     lead = answer_runner({**unfiltered, **LEAD})
@@ -134,7 +134,7 @@ def lead_reads(connection: Connection, *, period: str, from_rollup: bool) -> Lea
 
 def explain_lead(connection: Connection, reads: LeadReads) -> None:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of each ``clock=lead`` statement, under the settings."""
-    from analytics.db import heatmap_settings
+    from analytics.heatmap.limits import heatmap_settings
 
     for name, sqls in reads.statements.items():
         if "clock=lead" not in name:

@@ -247,7 +247,7 @@ def time_reads(
 ) -> tuple[dict[str, Sample], float]:
     """Every read's timings, the lead's clock's among them, and a request's fixed cost
     (endpoint minus query alone)."""
-    from analytics.db import heatmap_settings
+    from analytics.heatmap.limits import heatmap_settings
     from analytics.rollup import state
 
     unfiltered = {"period": period}

@@ -45,7 +45,7 @@ SCRAPE_STATEMENT_TIMEOUT = "2s"
 #: From a cached answer (under a millisecond) to the statement timeout's 10 s.
 DATABASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 #: A free slot costs a cache round trip (under 1 ms); the scan cap waits up to 5 s
-#: (``analytics.db.SCAN_WAIT_SECONDS``) before a 503.
+#: (``analytics.heatmap.limits.SCAN_WAIT_SECONDS``) before a 503.
 SCAN_WAIT_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6)
 
 REQUESTS = Counter(

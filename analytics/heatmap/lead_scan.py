@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from analytics.heatmap.lead_clock import KEY_DIGITS, NOT_PLACED, LeadOffsets, lead_offsets
-from analytics.lead_map import loaded_map_stamp
+from analytics.heatmap.lead_map import loaded_map_stamp
 from analytics.models import CONNECTED, MEETING_BOOKED, LeadPrefixRange, LeadZoneGroup
 
 

@@ -15,7 +15,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import ExtractHour, ExtractWeekDay
 
 from analytics.conf import conf
-from analytics.db import LocalHour, bounded_calls_query, first_line, scan_slot
+from analytics.db import LocalHour, first_line
 from analytics.exceptions import MESSAGES, READ_FAILURES, HeatmapError
 from analytics.heatmap import replica
 from analytics.heatmap.agencies import agencies_with_calls
@@ -27,6 +27,7 @@ from analytics.heatmap.lead_scan import (
     lead_local_hour_sql,
     offsets_for,
 )
+from analytics.heatmap.limits import bounded_calls_query, scan_slot
 from analytics.heatmap.measure import record_source, timed_database
 from analytics.heatmap.query import HeatmapQuery, parse_uuid
 from analytics.heatmap.ranking import rank_best_times

@@ -1,4 +1,4 @@
-"""The lead's clock: the time-zone map's tables. ``analytics.lead_map`` fills them from
+"""The lead's clock: the time-zone map's tables. ``analytics.heatmap.lead_map`` fills them from
 analytics/data/lead_zones.json after every ``migrate`` (``post_migrate``), so a newer map
 needs no migration of its own.
 """

@@ -6,7 +6,7 @@ locked, so every scan that starts is seen waiting. Over real HTTP on loopback, i
 ``test_attacks_http.py``: password guesses at the API docs and a flood of one
 agency's users.
 
-The wait for a scan slot is ``analytics.db.SCAN_WAIT_SECONDS`` (5 s), read at call
+The wait for a scan slot is ``analytics.heatmap.limits.SCAN_WAIT_SECONDS`` (5 s), read at call
 time: each test sets the bound it needs with ``scan_wait``.
 """
 
@@ -32,8 +32,8 @@ from django.utils import timezone
 from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
 
-from analytics import db
-from analytics.db import SCAN_SLOT_KEY
+from analytics.heatmap import limits
+from analytics.heatmap.limits import SCAN_SLOT_KEY
 from analytics.models import Call, User
 from tests.helpers import HEATMAP_PAGE, HEATMAP_URL, SCHEMA_FILE, decode_text, mint_token, validate
 
@@ -62,7 +62,7 @@ def scan_wait(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
     """Sets how long a request waits for a scan slot before its 503."""
 
     def set_wait(seconds: float) -> None:
-        monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", seconds)
+        monkeypatch.setattr(limits, "SCAN_WAIT_SECONDS", seconds)
 
     return set_wait
 

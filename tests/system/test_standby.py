@@ -29,8 +29,8 @@ import pytest
 from django.db import DatabaseError, connections, transaction
 from rest_framework.test import APIClient
 
-from analytics.db import bounded_calls_query
 from analytics.heatmap import replica
+from analytics.heatmap.limits import bounded_calls_query
 from analytics.rollup import state as rollup_state
 from heatmap_project.harness import Connection, connect
 from tests.helpers import HEATMAP_URL, ROOT, MakeCall

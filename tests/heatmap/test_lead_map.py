@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from analytics.heatmap.lead_clock import shipped_map
-from analytics.lead_map import load_lead_zone_map, loaded_map_version, refresh_lead_zone_map
+from analytics.heatmap.lead_map import load_lead_zone_map, loaded_map_version, refresh_lead_zone_map
 from analytics.models import LeadPrefixRange, LeadZoneGroup, LeadZoneMap
 from tests.helpers import sql
 

@@ -1,4 +1,4 @@
-"""``analytics.db``: the calls query's bounds on PostgreSQL, its scan slots, and its plan.
+"""``analytics.heatmap.limits``: the calls query's bounds, its scan slots, and its plan.
 
 A runaway query is cancelled and answered 500, with the connection serving on; the
 bounds are ``SET LOCAL`` and never outlive their block; a scan waits for one of its
@@ -24,9 +24,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from analytics import db
-from analytics.db import SCAN_SLOT_KEY, bounded_calls_query, heatmap_settings, scan_slot
 from analytics.exceptions import HeatmapError
+from analytics.heatmap import limits
+from analytics.heatmap.limits import SCAN_SLOT_KEY, bounded_calls_query, heatmap_settings, scan_slot
 from analytics.heatmap.measure import measuring
 from analytics.heatmap.query import window_bounds
 from analytics.heatmap.selectors import count_calls_by_slot, heatmap
@@ -123,7 +123,7 @@ OLD_SLOT_LOCK_SPACE = 0x48454154
 def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """One scan slot per agency, waited for 0.2 s."""
     settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 1
-    monkeypatch.setattr(db, "SCAN_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(limits, "SCAN_WAIT_SECONDS", 0.2)
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ def test_a_slot_whose_holder_died_frees_itself_after_the_statement_timeout_and_m
     agency_id: uuid.UUID, one_slot: None, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0.5
-    monkeypatch.setattr(db, "SCAN_SLOT_MARGIN_SECONDS", 0)
+    monkeypatch.setattr(limits, "SCAN_SLOT_MARGIN_SECONDS", 0)
     abandoned = scan_slot("default", agency_id)
     abandoned.__enter__()  # and never left: its process was killed mid-scan
     with pytest.raises(HeatmapError):
@@ -204,7 +204,7 @@ def test_with_the_cache_down_each_process_caps_its_own_scans(
     agency_id: uuid.UUID, one_slot: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     with (
-        caplog.at_level(logging.WARNING, logger="analytics.db"),
+        caplog.at_level(logging.WARNING, logger="analytics.heatmap.limits"),
         scan_slot("default", agency_id),
         pytest.raises(HeatmapError),
     ):
