@@ -1,10 +1,10 @@
 """System checks: configuration mistakes surface at start-up, not as 401s in production.
 
-``AnalyticsConfig.ready()`` registers them. The ids are stable and a retired one is
-never reused: ``analytics.E003``, ``E007`` to ``E010``, ``E018``, ``E023`` and ``E024``
-checked settings that are gone (``analytics.conf.REMOVED_SETTINGS``), which ``W005`` now
-names. The checks that read the catalogs are tagged ``database``: Django runs them only
-with ``check --database`` (and ``migrate``). ``docs/settings.md`` lists every id.
+``AnalyticsConfig.ready()`` registers them. An id names a kind of mistake, not a
+setting: ``E002`` is any setting's unusable value and ``E011`` any alias missing from
+``DATABASES`` or ``CACHES``, each message naming the setting. The checks that read the
+catalogs are tagged ``database``: Django runs them only with ``check --database`` (and
+``migrate``). ``docs/settings.md`` lists every id, and the retired ones, never reused.
 
 The app's settings are read through ``analytics.conf``; Django's own (``DEBUG``,
 ``DATABASES``, ``CACHES``) straight from ``django.conf.settings``, which always has them.
@@ -38,6 +38,12 @@ from analytics.db import first_line, table_readable
 from analytics.heatmap.vocabulary import Zone
 from analytics.models import Call, LeadZoneMap
 
+#: One id for every setting whose value the app cannot use (a type, a range, a choice);
+#: the message starts with the setting's name and says what it takes.
+WRONG_VALUE = "analytics.E002"
+#: One id for a setting that names a database or cache the host has not configured.
+UNKNOWN_ALIAS = "analytics.E011"
+
 REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
 JSON_CACHE_SERIALIZER = "analytics.api.caching.JSONSerializer"
 #: What PyJWT itself asks of an HS256 key; Supabase's legacy secrets are longer.
@@ -67,7 +73,7 @@ def _check_keys() -> list[CheckMessage]:
             )
         )
     if secret is not None and not isinstance(secret, str):
-        messages.append(Error("SUPABASE_JWT_SECRET must be a string.", id="analytics.E002"))
+        messages.append(Error("SUPABASE_JWT_SECRET must be a string.", id=WRONG_VALUE))
     elif secret is not None and len(secret) < MIN_SECRET_LENGTH:
         messages.append(
             Error(
@@ -75,14 +81,14 @@ def _check_keys() -> list[CheckMessage]:
                 "short enough to guess and forge tokens with.",
                 hint="Use the project's JWT secret as Supabase shows it, or move the project "
                 "to asymmetric signing keys and set SUPABASE_URL instead.",
-                id="analytics.E005",
+                id=WRONG_VALUE,
             )
         )
     for name, url in urls.items():
         if url is None:
             continue
         if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-            messages.append(Error(f"{name} must be an http(s) URL.", obj=url, id="analytics.E006"))
+            messages.append(Error(f"{name} must be an http(s) URL.", obj=url, id=WRONG_VALUE))
     jwks_url = conf.JWKS_URL
     if isinstance(jwks_url, str) and urlsplit(jwks_url).scheme == "http" and not settings.DEBUG:
         messages.append(
@@ -104,23 +110,23 @@ def _check_claims() -> list[CheckMessage]:
         messages.append(
             Error(
                 "ANALYTICS_JWT_LEEWAY_SECONDS must be a non-negative integer.",
-                id="analytics.E004",
+                id=WRONG_VALUE,
             )
         )
-    for name, value, check_id in (
-        ("ANALYTICS_ALLOW_ANONYMOUS_USERS", conf.ALLOW_ANONYMOUS_USERS, "analytics.E019"),
-        ("ANALYTICS_REQUIRE_LIVE_SESSION", conf.REQUIRE_LIVE_SESSION, "analytics.E020"),
+    for name, value in (
+        ("ANALYTICS_ALLOW_ANONYMOUS_USERS", conf.ALLOW_ANONYMOUS_USERS),
+        ("ANALYTICS_REQUIRE_LIVE_SESSION", conf.REQUIRE_LIVE_SESSION),
     ):
         if not isinstance(value, bool):
-            messages.append(Error(f"{name} must be True or False.", id=check_id))
+            messages.append(Error(f"{name} must be True or False.", id=WRONG_VALUE))
     return messages
 
 
-def _seconds_above_zero(name: str, value: Any, check_id: str) -> list[CheckMessage]:
+def _seconds_above_zero(name: str, value: Any) -> list[CheckMessage]:
     """A timeout: a finite number of seconds above 0 (``bool`` is not a number here)."""
     if _is_number(value) and value > 0:
         return []
-    return [Error(f"{name} must be a number of seconds above 0.", id=check_id)]
+    return [Error(f"{name} must be a number of seconds above 0.", id=WRONG_VALUE)]
 
 
 def _is_number(value: Any) -> bool:
@@ -139,7 +145,7 @@ def check_heatmap_settings(
             Error(
                 f"ANALYTICS_HEATMAP_DATABASE names {conf.HEATMAP_DATABASE!r}, "
                 "which is not in DATABASES.",
-                id="analytics.E011",
+                id=UNKNOWN_ALIAS,
             )
         )
     ttl = conf.HEATMAP_CACHE_TTL
@@ -148,7 +154,7 @@ def check_heatmap_settings(
         messages.append(
             Error(
                 "ANALYTICS_HEATMAP_CACHE_TTL must be a whole number of seconds, 0 to disable.",
-                id="analytics.E012",
+                id=WRONG_VALUE,
             )
         )
     rate = conf.HEATMAP_THROTTLE_RATE
@@ -159,7 +165,7 @@ def check_heatmap_settings(
                 hint="Give '<requests>/<period>' with a period of s, sec, second, m, min, "
                 "minute, h, hour, d or day and at least 1 request; None or '' turns "
                 "throttling off.",
-                id="analytics.E015",
+                id=WRONG_VALUE,
             )
         )
     agency_rate = conf.HEATMAP_AGENCY_THROTTLE_RATE
@@ -169,7 +175,7 @@ def check_heatmap_settings(
                 f"ANALYTICS_HEATMAP_AGENCY_THROTTLE_RATE is {agency_rate!r}, "
                 "not a rate such as '600/min'.",
                 hint="As ANALYTICS_HEATMAP_THROTTLE_RATE: '<requests>/<period>', or None or ''.",
-                id="analytics.E021",
+                id=WRONG_VALUE,
             )
         )
     scans = conf.HEATMAP_MAX_CONCURRENT_SCANS
@@ -178,7 +184,7 @@ def check_heatmap_settings(
             Error(
                 "ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS must be a whole number above 0, "
                 "or None for no cap.",
-                id="analytics.E022",
+                id=WRONG_VALUE,
             )
         )
     # The throttles and the scan slots count in the same cache as the answers, even with
@@ -189,13 +195,13 @@ def check_heatmap_settings(
             Error(
                 f"ANALYTICS_HEATMAP_CACHE names {conf.HEATMAP_CACHE!r}, which is not in CACHES.",
                 hint="Answers, the throttles' counts and the scan slots are kept there.",
-                id="analytics.E013",
+                id=UNKNOWN_ALIAS,
             )
         )
     if caching or rate or agency_rate:
         messages += _check_cache_serializer(settings.CACHES.get(conf.HEATMAP_CACHE, {}))
     messages += _seconds_above_zero(
-        "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT, "analytics.E014"
+        "ANALYTICS_HEATMAP_STATEMENT_TIMEOUT", conf.HEATMAP_STATEMENT_TIMEOUT
     )
     max_lag = conf.HEATMAP_REPLICA_MAX_LAG
     if max_lag is not None and not (_is_number(max_lag) and max_lag >= 0):
@@ -203,7 +209,7 @@ def check_heatmap_settings(
             Error(
                 "ANALYTICS_HEATMAP_REPLICA_MAX_LAG must be a number of seconds, 0 or more, "
                 "or None to never ask the replica's lag.",
-                id="analytics.E028",
+                id=WRONG_VALUE,
             )
         )
     if not valid_calling_hours(conf.CALLING_HOURS_SETTING):
@@ -213,20 +219,18 @@ def check_heatmap_settings(
                 "whole hours (start, end) with 0 <= start < end <= 24, or None.",
                 hint="The default (8, 21) is the TCPA's 8 a.m. to 9 p.m., lead-local; a range "
                 "cannot wrap past midnight.",
-                id="analytics.E026",
+                id=WRONG_VALUE,
             )
         )
     messages += _check_admin_time_zone(conf.ADMIN_TIME_ZONE)
     if not isinstance(conf.SERVER_TIMING, bool):
-        messages.append(
-            Error("ANALYTICS_SERVER_TIMING must be True or False.", id="analytics.E029")
-        )
+        messages.append(Error("ANALYTICS_SERVER_TIMING must be True or False.", id=WRONG_VALUE))
     if conf.HEATMAP_SOURCE not in HEATMAP_SOURCES:
         messages.append(
             Error(
                 f"ANALYTICS_HEATMAP_SOURCE is {conf.HEATMAP_SOURCE!r}, not one of "
                 f"{', '.join(map(repr, HEATMAP_SOURCES))}.",
-                id="analytics.E016",
+                id=WRONG_VALUE,
             )
         )
     return messages
@@ -244,7 +248,7 @@ def _check_admin_time_zone(name: Any) -> list[CheckMessage]:
                 f"ANALYTICS_ADMIN_TIME_ZONE is {name!r}: {exc}",
                 hint="The admin's heatmap page starts in this zone; None starts it in "
                 "the host's TIME_ZONE.",
-                id="analytics.E027",
+                id=WRONG_VALUE,
             )
         ]
     return []

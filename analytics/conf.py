@@ -178,7 +178,7 @@ class AnalyticsSettings:
 
     @property
     def CALLING_HOURS_SETTING(self) -> Any:
-        """``ANALYTICS_CALLING_HOURS`` as the host wrote it, for ``analytics.E026`` to judge."""
+        """``ANALYTICS_CALLING_HOURS`` as the host wrote it, for ``analytics.E002`` to judge."""
         return _setting("ANALYTICS_CALLING_HOURS", DEFAULT_CALLING_HOURS)
 
     @property

@@ -141,7 +141,7 @@ class SupabaseJWTAuthentication(BaseAuthentication):
 
     def check_session(self, access_token: AccessToken) -> None:
         """With ``ANALYTICS_REQUIRE_LIVE_SESSION``: a sign-out ends a token now, not at ``exp``."""
-        if not conf.REQUIRE_LIVE_SESSION:  # A mistyped "yes" (analytics.E020) still reads.
+        if not conf.REQUIRE_LIVE_SESSION:  # A mistyped "yes" (analytics.E002) still reads.
             return
         session_id = access_token.session_id
         if session_id is None:
