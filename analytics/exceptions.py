@@ -4,8 +4,9 @@ As in djangorestframework-simplejwt's ``exceptions.py``, two families:
 
 - :class:`AnalyticsError`, free of HTTP, one subclass per layer: :class:`AuthError`
   (the token, its keys, its session, its user), :class:`HeatmapError` (the reads of
-  ``calls``) and :class:`RollupError`. Each carries a ``code`` (the contract's, stable)
-  and a one-line message; the admin and ``call_heatmap`` print the message as it is.
+  ``calls``; :class:`InvalidQuery`, a heatmap's bad parameters, is one) and
+  :class:`RollupError`. Each carries a ``code`` (the contract's, stable) and a one-line
+  message; the admin and ``call_heatmap`` print the message as it is.
 - The HTTP family: one DRF ``APIException`` per status, the code passed as data.
 
 :func:`api_error` is the one place the first becomes the second, and
@@ -16,6 +17,7 @@ install it through ``get_exception_handler()``, never as the project-wide
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -59,8 +61,9 @@ MESSAGES: dict[str, str] = {
         "The keys that verify access tokens cannot be read right now; try again soon."
     ),
     "scans_busy": "Too many heatmaps of this agency are being counted right now; retry soon.",
-    # Staff's own input, in the admin and the terminal.
+    # Staff's own input, in the admin, the terminal and the shell.
     "unknown_agency": "No calls and no users belong to this agency; check the id.",
+    "invalid_query": "The heatmap's parameters are not valid.",
     # HTTP itself.
     "precondition_failed": "The heatmap no longer matches the If-Match precondition.",
 }
@@ -109,6 +112,28 @@ class HeatmapError(AnalyticsError):
     failed), or an agency staff asked for that nothing belongs to."""
 
     default_code = "calls_query_failed"
+
+
+class InvalidQuery(HeatmapError, ValueError):
+    """Bad values for a heatmap's parameters (``HeatmapQuery.parse()``, so ``heatmap()``):
+    ``errors`` holds each parameter's message, the one the endpoint's 400 gives under its
+    name. Its text names each parameter, and a choice's ``choices``, because in the shell
+    it has no field to name or contract to list them; a ``ValueError`` there, too.
+    """
+
+    default_code = "invalid_query"
+
+    def __init__(
+        self, errors: dict[str, str], choices: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        self.errors = errors
+        known = choices or {}
+        lines = [
+            f"{name}: {message}"
+            + (f" Choices: {', '.join(known[name])}." if known.get(name) else "")
+            for name, message in errors.items()
+        ]
+        super().__init__("\n".join(lines))
 
 
 class RollupError(AnalyticsError):

@@ -8,7 +8,8 @@ from typing import Any, cast
 from rest_framework import serializers
 
 from analytics.conf import conf
-from analytics.heatmap.query import HeatmapQuery, InvalidQuery
+from analytics.exceptions import InvalidQuery
+from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.ranking import BEST_TIMES_LIMIT
 from analytics.heatmap.vocabulary import (
     CAMPAIGN_ID,

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 from uuid import UUID
 
+from analytics.exceptions import InvalidQuery
 from analytics.heatmap.vocabulary import (
     ABOVE_MAXIMUM,
     BELOW_MINIMUM,
@@ -121,23 +122,6 @@ CHECKS: tuple[tuple[Parameter[Any], Callable[[object], Any]], ...] = (
     (DENSE, parse_flag),
     (CLOCK, lambda value: parse_choice(Clock, value)),
 )
-
-
-class InvalidQuery(ValueError):
-    """Bad values: ``errors`` holds each parameter's message, the one the endpoint's 400
-    gives under its name. Its text names each parameter, and a choice's choices, because
-    a ``ValueError`` has no field to name or contract to list them.
-    """
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        choices = {parameter.name: parameter.choices for parameter, _ in CHECKS}
-        lines = [
-            f"{name}: {message}"
-            + (f" Choices: {', '.join(choices[name])}." if choices.get(name) else "")
-            for name, message in errors.items()
-        ]
-        super().__init__("\n".join(lines))
 
 
 def today_in(zone: tzinfo) -> date:
@@ -256,7 +240,9 @@ class HeatmapQuery:
             except ValueError as exc:
                 errors[parameter.name] = str(exc)
         if errors:
-            raise InvalidQuery(errors)
+            raise InvalidQuery(
+                errors, {parameter.name: parameter.choices for parameter, _ in CHECKS}
+            )
         return cls.build(
             period=checked["period"],
             metric=checked["metric"],

@@ -428,7 +428,7 @@ def heatmap(
     Each value is checked by the endpoint's own check (:meth:`HeatmapQuery.parse`), so
     the query string's text is taken as it is there (``dense="false"``, ``min_calls="20"``)
     beside Python's values (``False``, ``20``, ``Period.DAYS_7``, a ``UUID``). A bad value
-    is a ``ValueError`` (:class:`~analytics.heatmap.query.InvalidQuery`) naming each bad
+    is a ``ValueError`` (:class:`~analytics.exceptions.InvalidQuery`) naming each bad
     parameter with the endpoint's message, and a choice's choices; so is a malformed
     ``agency_id``. An agency with no users and no calls is a ``LookupError`` (as
     ``call_heatmap`` says it), not an empty heatmap. ``tz`` is the IANA zone the window

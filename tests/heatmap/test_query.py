@@ -12,9 +12,9 @@ import pytest
 import time_machine
 
 from analytics.api.serializers import HeatmapQuerySerializer
+from analytics.exceptions import InvalidQuery
 from analytics.heatmap.query import (
     HeatmapQuery,
-    InvalidQuery,
     parse_choice,
     parse_flag,
     parse_min_calls,

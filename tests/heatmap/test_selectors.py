@@ -20,7 +20,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics.heatmap.query import HeatmapQuery, InvalidQuery, heatmap_window
+from analytics.exceptions import InvalidQuery
+from analytics.heatmap.query import HeatmapQuery, heatmap_window
 from analytics.heatmap.selectors import cells_for, count_lead_calls_by_slot, heatmap, reads_rollup
 from analytics.heatmap.vocabulary import Clock, HeatmapCell, Metric, Period, Zone, time_zone_names
 from analytics.models import Call, User
