@@ -162,6 +162,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The demo page names its assets under /static/ (clients/typescript/page/build.mjs).
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

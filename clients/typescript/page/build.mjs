@@ -4,11 +4,13 @@
 //   node page/build.mjs --check  build into a temporary directory and exit 1 naming each
 //                                committed file that differs byte for byte from a fresh build
 //
-// One HTML source, two outputs: index.html beside app.js and app.css (relative URLs, for any
-// static server, such as a second origin) and the Django template the demo serves at `/`
-// (URLs through {% static %}). Each asset URL carries a hash of its bytes, so a browser never
-// runs yesterday's app.js after a rebuild. The output depends on the sources and the esbuild
-// the lockfile pins only: no timestamps, no absolute paths, no comments.
+// One HTML source, one output: index.html beside app.js and app.css, which it names by
+// absolute URLs under the demo's STATIC_URL (/static/heatmap_project/page/app.js). The demo
+// returns that file as it is at `/` (heatmap_project/views.py) and serves the folder under
+// /static/; a second origin serves the page the same way, index.html at any path and
+// heatmap_project/static/ under /static/. Each asset URL carries a hash of its bytes, so a
+// browser never runs yesterday's app.js after a rebuild. The output depends on the sources
+// and the esbuild the lockfile pins only: no timestamps, no file paths, no comments.
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -30,8 +32,9 @@ const PACKAGE = dirname(PAGE);
 const CHECKOUT = join(PACKAGE, "..", "..");
 // Paths inside the checkout (and inside the temporary directory of --check).
 const STATIC_DIR = "heatmap_project/static/heatmap_project/page";
-const TEMPLATE = "heatmap_project/templates/heatmap_project/page.html";
-const STATIC_PREFIX = "heatmap_project/page";
+// Where the page's URLs find that folder: heatmap_project/settings.py's STATIC_URL, then the
+// folder's path under heatmap_project/static/.
+const STATIC_URL = "/static/heatmap_project/page/";
 const BANNER = "Built by clients/typescript/page/build.mjs from page/index.html: do not edit.";
 
 /** The page's files, as { path inside the checkout: bytes }. */
@@ -61,19 +64,14 @@ async function build() {
   }
   const version = (name) => createHash("sha256").update(assets[name]).digest("hex").slice(0, 12);
   const source = readFileSync(join(PAGE, "index.html"), "utf8");
-  const html = (url) =>
-    source
-      .replace("%APP_CSS%", `${url("app.css")}?v=${version("app.css")}`)
-      .replace("%APP_JS%", `${url("app.js")}?v=${version("app.js")}`);
-
-  const standalone = html((name) => name).replace("<head>", `<head>\n<!-- ${BANNER} -->`);
-  const staticUrl = (name) => `{% static '${STATIC_PREFIX}/${name}' %}`;
-  const template = `{% load static %}{# ${BANNER} #}\n${html(staticUrl)}`;
+  const html = source
+    .replace("%APP_CSS%", `${STATIC_URL}app.css?v=${version("app.css")}`)
+    .replace("%APP_JS%", `${STATIC_URL}app.js?v=${version("app.js")}`)
+    .replace("<head>", `<head>\n<!-- ${BANNER} -->`);
   return {
     [`${STATIC_DIR}/app.css`]: assets["app.css"],
     [`${STATIC_DIR}/app.js`]: assets["app.js"],
-    [`${STATIC_DIR}/index.html`]: Buffer.from(standalone),
-    [TEMPLATE]: Buffer.from(template),
+    [`${STATIC_DIR}/index.html`]: Buffer.from(html),
   };
 }
 
