@@ -1,4 +1,4 @@
-"""What the tests share: addresses, tokens, calls, the contract, the demo, a JWKS server.
+"""What the tests share: addresses, the browser, tokens, calls, the contract, the demo, JWKS.
 
 One module, imported by the tests; the fixtures built on it are in ``conftest.py``.
 The JWKS is a Supabase-like key set served over real HTTP on 127.0.0.1 by
@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -41,14 +42,24 @@ from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
 from django.db import connection
 from django.http import HttpResponse
+from django.test import Client
 from django.utils import timezone
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 
+from analytics.heatmap.lead_clock import shipped_map
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.vocabulary import Period, Zone
 from analytics.models import Call
+
+# Selenium's names, for the suites that drive a real browser; where Selenium is missing,
+# ``needs_browser`` skips them (or fails them in CI), and these are None.
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:  # pragma: no cover - needs_browser says what is missing
+    By = Select = WebDriverWait = None
 
 HEATMAP_URL = "/api/dashboard-heatmap"
 HEATMAP_CSV_URL = "/api/dashboard-heatmap.csv"
@@ -121,6 +132,41 @@ def start_chromium(options: Any) -> Any:
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def set_viewport(driver: Any, width: int, height: int) -> None:
+    """The page's size in CSS pixels, one device pixel each: what a screenshot measures."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def save_screenshot(png: bytes, picture: Path) -> Path:
+    """To ``picture`` in ``docs/`` when asked (``UPDATE_SCREENSHOTS=1``), else to a file of
+    its name in the temporary directory; the path written."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        path = picture
+    else:
+        path = Path(tempfile.gettempdir()) / picture.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path
+
+
+def take_screenshot(driver: Any, picture: Path, size: tuple[int, int]) -> Any:
+    """The browser's screenshot, saved (:func:`save_screenshot`), is ``size`` and has many
+    colours: a page, not a blank or an error. Its RGB image, for what a test checks further."""
+    from PIL import Image
+
+    path = save_screenshot(driver.get_screenshot_as_png(), picture)
+    with Image.open(path) as saved:
+        image = saved.convert("RGB")
+    assert image.size == size
+    colours = image.getcolors(maxcolors=size[0] * size[1])
+    assert colours is not None
+    assert len(colours) > 50, "the screenshot is all but blank"
+    return image
+
+
 MakeCall = Callable[..., Call]
 
 
@@ -151,6 +197,13 @@ def table_away(table: str) -> Iterator[None]:
             cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
 
 
+def page_html(client: Client, url: str, query: Mapping[str, str] | None = None) -> str:
+    """The admin page at ``url`` (with ``query``), answered 200: its HTML."""
+    response = client.get(url, query)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def staff_member(*, username: str = "staff", perms: tuple[str, ...] = ("view_call", "view_user")):
     member = StaffUser.objects.create_user(username, is_staff=True)
     member.user_permissions.set(Permission.objects.filter(codename__in=perms))
@@ -161,6 +214,24 @@ def staff_member(*, username: str = "staff", perms: tuple[str, ...] = ("view_cal
 BOOKED = {"sdr": {"meeting_booked": True}}
 #: The challenge of every 401: ``SupabaseJWTAuthentication``'s scheme and realm.
 BEARER_CHALLENGE = 'Bearer realm="api"'
+#: The contract's 500 when the read of calls fails: nothing of the server's reason.
+CALLS_QUERY_FAILED = {"detail": "Failed to query calls table", "code": "calls_query_failed"}
+
+
+def assert_json_error(response: Any, status: int) -> dict[str, object]:
+    """An error answered as JSON with ``status``, never a file to save: its body."""
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert "Content-Disposition" not in response
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
+
+
+def assert_calls_query_failed(response: Any) -> None:
+    """The contract's 500 for a failed read of calls, its body :data:`CALLS_QUERY_FAILED`."""
+    assert response.status_code == 500
+    assert response.json() == CALLS_QUERY_FAILED
 
 
 # --- the contract and the demo ----------------------------------------------------------
@@ -179,9 +250,10 @@ def demo_env(**extra: str) -> dict[str, str]:
     return {**env, "DJANGO_SETTINGS_MODULE": "heatmap_project.settings", **extra}
 
 
-def run_python(*args: str, env: Mapping[str, str]) -> str:
-    """``python *args`` in a fresh process in the checkout: its output, once it exits 0."""
-    done = subprocess.run(
+def python_process(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in a fresh process in the checkout, run to its end: its exit code,
+    output and errors, whatever the code."""
+    return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
         env=dict(env),
@@ -190,6 +262,11 @@ def run_python(*args: str, env: Mapping[str, str]) -> str:
         timeout=120,
         check=False,
     )
+
+
+def run_python(*args: str, env: Mapping[str, str]) -> str:
+    """``python *args`` in a fresh process in the checkout: its output, once it exits 0."""
+    done = python_process(*args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -477,6 +554,15 @@ class Sessions:
 
 # --- the rollup on PostgreSQL ------------------------------------------------------------
 
+#: A module of the rollup's tests: each test commits (the install runs transactions of its
+#: own), so starts from an empty ``calls`` table and leaves the rollup uninstalled
+#: (``rollup_database`` in ``conftest.py``).
+ON_THE_ROLLUP_DATABASE = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("rollup_database"),
+]
+#: The release of the map this version of the app ships, which its migrations load.
+SHIPPED = shipped_map().version
 #: Zones whose offsets are quarter and half hours, with daylight-saving changes inside
 #: the 90-day window ending today (Chatham 09-27, Lord Howe 10-04, St John's 11-01).
 ROLLUP_ZONES = (
@@ -547,6 +633,22 @@ CALL_COLUMNS = (
 )
 
 
+def call_row(call: Call) -> list[Any]:
+    """``call``'s values in the order of :data:`CALL_COLUMNS`, ``analysis`` as JSON text."""
+    return [
+        call.id,
+        call.agency_id,
+        call.campaign_id,
+        call.client_id,
+        call.status,
+        call.created_at,
+        call.joined_at,
+        call.end_reason,
+        None if call.analysis is None else json.dumps(call.analysis),
+        call.phone_number,
+    ]
+
+
 def sql(statement: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
     """Run one statement on the default database; its rows, if it returns any."""
     with connection.cursor() as cursor:
@@ -595,6 +697,12 @@ def random_call(rng: random.Random, agencies: list[uuid.UUID], today: date) -> C
     )
 
 
+def insert_random_calls(rng: random.Random, agency_id: uuid.UUID, count: int) -> None:
+    """``count`` :func:`random_call` calls of ``agency_id`` in the window ending today, in one
+    INSERT."""
+    insert_calls([random_call(rng, [agency_id], utc_today()) for _ in range(count)])
+
+
 def insert_calls(calls: list[Call]) -> None:
     """One multi-row INSERT, as an import or a dialler writes a batch.
 
@@ -605,24 +713,18 @@ def insert_calls(calls: list[Call]) -> None:
         Call.objects.bulk_create(calls)
         return
     row = "(" + ", ".join(["%s"] * len(CALL_COLUMNS)) + ")"
-    params: list[Any] = []
-    for call in calls:
-        params += [
-            call.id,
-            call.agency_id,
-            call.campaign_id,
-            call.client_id,
-            call.status,
-            call.created_at,
-            call.joined_at,
-            call.end_reason,
-            None if call.analysis is None else json.dumps(call.analysis),
-            call.phone_number,
-        ]
+    params = [value for call in calls for value in call_row(call)]
     sql(
         f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES {', '.join([row] * len(calls))}",
         params,
     )
+
+
+def new_call(agency_id: uuid.UUID, created_at: datetime, **fields: Any) -> Call:
+    """An ended call of ``agency_id`` made at ``created_at``, not saved yet; ``fields`` set
+    (or change) its other columns."""
+    values = {"id": uuid.uuid4(), "agency_id": agency_id, "status": "ended", **fields}
+    return Call(created_at=created_at, **values)
 
 
 def ended_call(agency_id: uuid.UUID) -> Call:

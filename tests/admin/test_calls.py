@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from analytics.admin import CallAdmin
-from tests.helpers import BOOKED, CALLS_PAGE, HEATMAP_PAGE, MakeCall
+from tests.helpers import BOOKED, CALLS_PAGE, HEATMAP_PAGE, MakeCall, page_html
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_the_call_list_shows_columns_and_booked_without_editing(
     staff: Client, calls_today: None, agency_id: uuid.UUID, at_ten: datetime
 ) -> None:
-    response = staff.get(CALLS_PAGE, {"q": str(agency_id)})
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = page_html(staff, CALLS_PAGE, {"q": str(agency_id)})
     for column in CallAdmin.list_display:
         assert f"column-{column}" in html
 
@@ -102,9 +100,7 @@ def test_the_call_list_filters_by_status_end_reason_and_date(
 
 def test_the_call_detail_is_read_only(staff: Client, make_call: MakeCall) -> None:
     call = make_call(analysis=BOOKED)
-    response = staff.get(f"{CALLS_PAGE}{call.id}/change/")
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = page_html(staff, f"{CALLS_PAGE}{call.id}/change/")
     assert "meeting_booked" in html
     assert 'name="_save"' not in html
     assert staff.get(f"{CALLS_PAGE}{call.id}/delete/").status_code == 403

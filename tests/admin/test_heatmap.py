@@ -1,4 +1,5 @@
-"""The call heatmap page: who may see it, where it is, and what it shows."""
+"""The call heatmap page (``analytics.admin.heatmap``): who may see it, where it is, what it
+shows, and its JSON and CSV, the endpoint's own."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.helpers import (
     HEATMAP_PAGE,
     HEATMAP_URL,
     MakeCall,
+    page_html,
     staff_member,
     table_away,
 )
@@ -160,9 +162,7 @@ def test_the_admin_time_zone_setting_comes_before_the_zone_last_asked_for(
 def test_staff_see_the_agency_cells_shaded_with_counts(
     staff: Client, calls_today: None, agency_id: uuid.UUID, at_ten: datetime
 ) -> None:
-    response = staff.get(HEATMAP_PAGE, {"agency": str(agency_id)})
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = page_html(staff, HEATMAP_PAGE, {"agency": str(agency_id)})
     day = day_of(at_ten)
     busiest = cell_html(html, day, 10)
     assert ">3</td>" in busiest
@@ -219,9 +219,7 @@ def test_first_visit_shows_the_form_only(
     staff: Client, user: User, make_call: MakeCall, other_agency_id: uuid.UUID
 ) -> None:
     make_call(agency_id=other_agency_id)  # an agency with calls and no users
-    response = staff.get(HEATMAP_PAGE)
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = page_html(staff, HEATMAP_PAGE)
     assert 'id="heatmap-form"' in html
     assert 'id="heatmap"' not in html
     assert f'<option value="{user.agency_id}">' in html  # agencies offered from users
@@ -321,3 +319,51 @@ def test_json_on_the_leads_clock_is_the_endpoint_body(
     assert page.status_code == api.status_code == 200
     assert page.content == api.content
     assert (page.json()["unplaced_calls"], page.json()["outside_calling_hours"]) == (1, 2)
+
+
+# --- the CSV: the endpoint's own, linked ----------------------------------------------------
+
+CSV_TYPE = "text/csv; charset=utf-8"
+
+
+@pytest.mark.usefixtures("calls_at_nine_and_two")
+def test_the_admin_page_links_the_csv(staff: Client, agency_id: uuid.UUID) -> None:
+    html = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "metric": "connect_rate"})
+    content = html.content.decode()
+    assert 'id="heatmap-csv"' in content
+    assert "format=csv" in content
+    assert "format=json" in content  # its JSON link is still there
+
+
+@pytest.mark.usefixtures("calls_at_nine_and_two")
+@pytest.mark.parametrize("clock", ["tz", "lead"])
+def test_the_admin_csv_is_the_endpoints_csv(
+    staff: Client, agency_id: uuid.UUID, auth_client: APIClient, clock: str
+) -> None:
+    options = {
+        "period": "7d",
+        "metric": "meeting_rate",
+        "tz": "Europe/Paris",
+        "min_calls": "1",
+        "clock": clock,
+    }
+    page = staff.get(HEATMAP_PAGE, {"agency": str(agency_id), "format": "csv", **options})
+    api = auth_client.get(HEATMAP_URL, {"format": "csv", **options})
+    assert page.status_code == api.status_code == 200
+    assert page["Content-Type"] == api["Content-Type"] == CSV_TYPE
+    assert page["Content-Disposition"] == api["Content-Disposition"]
+    assert page.content == api.content
+    assert str(agency_id) not in page["Content-Disposition"]
+    assert page["Content-Disposition"].endswith('-lead.csv"') == (clock == "lead")
+
+
+@pytest.mark.usefixtures("calls_at_nine_and_two")
+def test_the_admin_csv_with_bad_input_is_json_errors(staff: Client, user: User) -> None:
+    response = staff.get(HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Mars/Base"})
+    assert response.status_code == 200  # the page shows the form error
+    csv_response = staff.get(
+        HEATMAP_PAGE, {"agency": str(user.agency_id), "tz": "Mars/Base", "format": "csv"}
+    )
+    assert csv_response.status_code == 400
+    assert csv_response["Content-Type"] == "application/json"
+    assert list(csv_response.json()["errors"]) == ["tz"]

@@ -26,7 +26,15 @@ from rest_framework.test import APIClient
 from analytics.api.caching import heatmap_cache_key
 from analytics.api.serializers import HeatmapQuerySerializer
 from analytics.models import User
-from tests.helpers import HEATMAP_CSV_URL, HEATMAP_URL, MakeCall, mint_token, run_demo, validate
+from tests.helpers import (
+    HEATMAP_CSV_URL,
+    HEATMAP_URL,
+    MakeCall,
+    assert_json_error,
+    mint_token,
+    run_demo,
+    validate,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -141,6 +149,16 @@ def test_a_rate_metric_still_splits_on_min_calls(
     second = auth_client.get(HEATMAP_URL, {"metric": metric, "min_calls": 50})
     assert second.json()["heatmap"][0]["total_calls"] == 2  # its own entry, read afresh
     assert len(heatmap_keys(redis_cache)) == 2
+
+
+def test_the_cache_key_differs_between_clocks() -> None:
+    """Every other parameter the same; the calling hours go in only with the lead's clock."""
+    keys = {}
+    for clock in ("tz", "lead"):
+        params = HeatmapQuerySerializer(data={"clock": clock, "tz": "Europe/Paris"})
+        assert params.is_valid()
+        keys[clock] = heatmap_cache_key(agency_id=uuid.UUID(int=7), query=params.query)
+    assert keys["tz"] != keys["lead"]
 
 
 def test_cache_control_etag_and_not_modified(
@@ -271,9 +289,7 @@ def test_a_failed_if_match_is_a_json_412_with_its_code(
 ) -> None:
     make_call()
     response = auth_client.get(url, HTTP_IF_MATCH='"nope"')
-    assert response.status_code == 412
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {
+    assert assert_json_error(response, 412) == {
         "detail": "The heatmap no longer matches the If-Match precondition.",
         "code": "precondition_failed",
     }

@@ -2,7 +2,7 @@
 
 The heatmap as a spreadsheet file, from ``?format=csv``, ``Accept: text/csv`` or the CSV
 path; formats it does not speak; ``q=0`` in ``Accept``; and every error staying JSON when
-CSV was asked for. The admin page's CSV: ``tests/admin/test_heatmap_csv.py``.
+CSV was asked for. The admin page's CSV: ``tests/admin/test_heatmap.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from analytics.api.renderers import CSV_COLUMNS, heatmap_csv
 from analytics.heatmap.vocabulary import DAY_NAMES
 from analytics.models import User
 from tests.helpers import (
+    CALLS_QUERY_FAILED,
     HEATMAP_CSV_URL,
     HEATMAP_URL,
     JWKSServer,
     Keys,
     MakeCall,
+    assert_json_error,
     claims,
     mint_token,
     table_away,
@@ -233,9 +235,7 @@ def test_a_repeated_format_is_a_400_like_any_repeated_parameter(
 
 def test_an_accept_header_it_cannot_meet_is_406_json(auth_client: APIClient) -> None:
     response = auth_client.get(HEATMAP_URL, HTTP_ACCEPT="application/xml")
-    assert response.status_code == 406
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {
+    assert assert_json_error(response, 406) == {
         "detail": "Could not satisfy the request Accept header.",
         "code": "not_acceptable",
     }
@@ -259,15 +259,6 @@ def ask(client: APIClient, how: dict[str, object], method: str = "get", **params
     # Query string, as a browser or fetch() would send it on a POST.
     query = "&".join(f"{key}={value}" for key, value in data.items())
     return getattr(client, method)(f"{url}?{query}", **headers)
-
-
-def assert_json_error(response, status: int) -> dict[str, object]:
-    assert response.status_code == status
-    assert response["Content-Type"] == "application/json"
-    assert "Content-Disposition" not in response
-    body = response.json()
-    assert isinstance(body, dict)
-    return body
 
 
 @pytest.mark.parametrize("how", ASK_FOR_CSV)
@@ -335,10 +326,7 @@ def test_a_failed_calls_query_is_a_json_500(
     make_call()
     with table_away("calls"), caplog.at_level(logging.CRITICAL, logger="analytics"):
         response = ask(auth_client, how)
-    assert assert_json_error(response, 500) == {
-        "detail": "Failed to query calls table",
-        "code": "calls_query_failed",
-    }
+    assert assert_json_error(response, 500) == CALLS_QUERY_FAILED
     assert ask(auth_client, how).status_code == 200
 
 

@@ -1,17 +1,28 @@
 """``analytics.api.schema``: openapi.yaml is what the code generates, and real answers fit it.
 
 The SPA team reads and diffs ``openapi.yaml``. These tests regenerate it with
-the command the README gives, validate real responses of every status against
-it with openapi-core, and check the demo serves it and Swagger UI from local files.
+the command the README gives, pin its shape, validate real responses of every status
+against it with openapi-core, and check the demo serves it and Swagger UI from local files.
+
+Its shape, its prose aside, is the contract: it changes only where an issue says. The
+shape is everything but descriptions, summaries and examples, lists compared as sets:
+paths, operations, parameters, enums, bounds, nullability, required fields, response
+schemas, media types, headers and codes. ``openapi_shape.json`` beside this file holds it.
+When an issue changes the contract, regenerate the file and commit both:
+
+    UPDATE_CONTRACT_SHAPE=1 python -m pytest tests/api/test_schema.py -k prose_and_order
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
 import re
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +45,7 @@ from analytics.exceptions import MESSAGES
 from analytics.heatmap.vocabulary import Metric, Period
 from analytics.models import User
 from tests.helpers import (
+    CALLS_QUERY_FAILED,
     HEATMAP_CSV_URL,
     HEATMAP_URL,
     REGENERATE,
@@ -79,6 +91,52 @@ def test_the_committed_schema_is_the_generated_one() -> None:
 
 def test_the_schema_is_valid_openapi(openapi_spec: OpenAPI) -> None:
     openapi_spec.check_spec()  # openapi-spec-validator, as the SPA's tooling would read it
+
+
+# --- its shape: the contract, its prose aside -------------------------------------------
+
+SHAPE_FILE = Path(__file__).with_name("openapi_shape.json")
+PROSE = frozenset({"description", "summary", "example", "examples"})
+
+
+def contract_shape(node: Any) -> Any:
+    """``node`` without prose, its lists in a canonical order."""
+    if isinstance(node, dict):
+        return {key: contract_shape(value) for key, value in node.items() if key not in PROSE}
+    if isinstance(node, list):
+        items = [contract_shape(value) for value in node]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    return node
+
+
+def test_the_contract_changes_only_in_prose_and_order(schema: dict[str, Any]) -> None:
+    shape = contract_shape(schema)
+    if os.environ.get("UPDATE_CONTRACT_SHAPE"):
+        SHAPE_FILE.write_text(json.dumps(shape, indent=1, sort_keys=True) + "\n")
+    assert shape == json.loads(SHAPE_FILE.read_text()), (
+        "openapi.yaml's contract changed; if an issue asks for it, see this module's docstring."
+    )
+
+
+def min_calls_schema(document: dict[str, Any]) -> dict[str, Any]:
+    parameters = document["paths"]["/api/dashboard-heatmap"]["get"]["parameters"]
+    found: dict[str, Any] = next(p for p in parameters if p["name"] == "min_calls")["schema"]
+    return found
+
+
+def test_a_new_bound_changes_the_contract_shape(schema: dict[str, Any]) -> None:
+    changed = copy.deepcopy(schema)
+    min_calls_schema(changed)["maximum"] += 1
+    assert contract_shape(changed) != contract_shape(schema)
+
+
+def test_new_prose_and_a_new_order_do_not_change_the_contract_shape(
+    schema: dict[str, Any],
+) -> None:
+    changed = copy.deepcopy(schema)
+    min_calls_schema(changed)["description"] = "Reworded."
+    changed["components"]["schemas"]["MetricEnum"]["enum"].reverse()
+    assert contract_shape(changed) == contract_shape(schema)
 
 
 # --- what it says -----------------------------------------------------------------------
@@ -305,10 +363,7 @@ def test_a_500_fits(
 ) -> None:
     with table_away("calls"), caplog.at_level(logging.CRITICAL, logger="analytics"):
         response = auth_client.get(url)
-    assert response.json() == {
-        "detail": "Failed to query calls table",
-        "code": "calls_query_failed",
-    }
+    assert response.json() == CALLS_QUERY_FAILED
     validate(openapi_spec, response)
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +19,7 @@ from rest_framework.test import APIClient
 from time_machine import TimeMachineFixture
 
 from analytics.models import User
-from tests.helpers import HEATMAP_URL, ROOT, mint_token, validate
+from tests.helpers import HEATMAP_URL, mint_token, run_python, validate
 
 pytestmark = pytest.mark.django_db
 
@@ -205,18 +203,10 @@ def test_the_demo_reads_the_rate_from_its_environment(
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HEATMAP_THROTTLE_RATE")
     }
     env.update(DJANGO_SETTINGS_MODULE="heatmap_project.settings", **environment)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from analytics.conf import conf; "
-            "print(conf.HEATMAP_THROTTLE_RATE)",
-        ],
-        cwd=ROOT,
+    printed = run_python(
+        "-c",
+        "import django; django.setup(); from analytics.conf import conf; "
+        "print(conf.HEATMAP_THROTTLE_RATE)",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
     )
-    assert done.stdout.strip() == str(expected)
+    assert printed.strip() == str(expected)

@@ -748,18 +748,29 @@ def signed_in(user: User, **claims: Any) -> str:
     return f"Bearer {mint_token(sub=str(user.id), **claims)}"
 
 
-def assert_session_ended(response: Any, body: dict[str, str] = SESSION_ENDED) -> None:
+def live_session(auth_sessions: Sessions, user: User, **session: Any) -> tuple[uuid.UUID, str]:
+    """A session of ``user`` signed in to ``auth.sessions``, and a token of it."""
+    session_id = auth_sessions.sign_in(user.id, **session)
+    return session_id, signed_in(user, session_id=str(session_id))
+
+
+def assert_session_ended(
+    response: Any, body: dict[str, str] = SESSION_ENDED, *, reads: int | None = None
+) -> None:
+    """A 401 saying the session ended; with ``reads``, after that many reads of
+    ``auth.sessions`` (:func:`get`'s ``session_reads``)."""
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == BEARER_CHALLENGE
     assert response.json() == body
+    if reads is not None:
+        assert len(response.session_reads) == reads
 
 
 @pytest.mark.usefixtures("live_sessions_required")
 def test_a_sign_out_ends_the_token_at_once(
     user: User, api_client: APIClient, auth_sessions: Sessions
 ) -> None:
-    session_id = auth_sessions.sign_in(user.id)
-    token = signed_in(user, session_id=str(session_id))
+    session_id, token = live_session(auth_sessions, user)
     response = get(api_client, token)
     assert response.status_code == 200, response.content
     assert len(response.session_reads) == 1, "one read per request"
@@ -773,8 +784,9 @@ def test_a_session_past_its_not_after_has_ended(
     user: User, api_client: APIClient, auth_sessions: Sessions
 ) -> None:
     """Supabase's time-boxed sessions: ``not_after`` is when the session stops."""
-    session_id = auth_sessions.sign_in(user.id, not_after=datetime.now(UTC) + timedelta(hours=1))
-    token = signed_in(user, session_id=str(session_id))
+    session_id, token = live_session(
+        auth_sessions, user, not_after=datetime.now(UTC) + timedelta(hours=1)
+    )
     assert get(api_client, token).status_code == 200
 
     auth_sessions.time_box(session_id, datetime.now(UTC) - timedelta(seconds=1))
@@ -787,16 +799,14 @@ def test_a_session_of_another_user_does_not_count(
 ) -> None:
     someone_else = auth_sessions.sign_in(uuid.uuid4())
     response = get(api_client, signed_in(user, session_id=str(someone_else)))
-    assert_session_ended(response)
-    assert len(response.session_reads) == 1
+    assert_session_ended(response, reads=1)
 
 
 @pytest.mark.usefixtures("live_sessions_required")
 def test_claims_only_views_read_the_session_and_nothing_else(
     user: User, api_client: APIClient, auth_sessions: Sessions
 ) -> None:
-    session_id = auth_sessions.sign_in(user.id)
-    token = signed_in(user, session_id=str(session_id))
+    session_id, token = live_session(auth_sessions, user)
     with CaptureQueriesContext(connection) as queries:
         response = api_client.get("/claims-only", HTTP_AUTHORIZATION=token)
     assert response.status_code == 200
@@ -810,17 +820,15 @@ def test_the_live_session_setting_off_reads_no_session(
     user: User, api_client: APIClient, auth_sessions: Sessions
 ) -> None:
     """Off by default: a signed-out session's token serves until its ``exp``."""
-    session_id = auth_sessions.sign_in(user.id)
+    session_id, token = live_session(auth_sessions, user)
     auth_sessions.sign_out(session_id)
-    token = signed_in(user, session_id=str(session_id))
     response = get(api_client, token)
     assert response.status_code == 200
     assert response.session_reads == []
 
     with override_settings(ANALYTICS_REQUIRE_LIVE_SESSION=True):
         response = get(api_client, token)
-    assert_session_ended(response)
-    assert len(response.session_reads) == 1
+    assert_session_ended(response, reads=1)
 
 
 @pytest.mark.usefixtures("live_sessions_required")
@@ -848,8 +856,7 @@ def test_a_token_without_a_usable_session_id_is_refused_unread(
     There is no ``auth.sessions`` here, so a read would have been a 500.
     """
     response = get(api_client, signed_in(user, session_id=session_id))
-    assert_session_ended(response, NO_SESSION)
-    assert response.session_reads == []
+    assert_session_ended(response, NO_SESSION, reads=0)
 
 
 @pytest.mark.usefixtures("live_sessions_required")

@@ -164,12 +164,19 @@ def test_each_cooldown_that_passes_lets_an_unknown_kid_fetch_once_more(
         clock.shift(COOLDOWN_SECONDS)
 
 
+def verified_then_revoked(supabase_project: JWKSServer, project_keys: Keys) -> str:
+    """A token of the ES256 key, verified once (the key set is now cached); then the key
+    revoked: the project publishes only its RS256 key."""
+    token = project_keys.es256.sign(claims())
+    decode_access_token(token)
+    supabase_project.publish(project_keys.rs256)
+    return token
+
+
 def test_keys_are_read_again_when_the_cache_lifetime_has_passed(
     supabase_project: JWKSServer, project_keys: Keys, clock: TimeMachineFixture
 ) -> None:
-    token = project_keys.es256.sign(claims())
-    decode_access_token(token)
-    supabase_project.publish(project_keys.rs256)  # es256 revoked.
+    token = verified_then_revoked(supabase_project, project_keys)
     clock.shift(CACHE_SECONDS - 1)
     decode_access_token(token)  # Still cached.
     assert supabase_project.requests == 1
@@ -183,10 +190,8 @@ def test_the_cache_lifetime_is_ten_minutes_whatever_the_settings_say(
 ) -> None:
     """``ANALYTICS_JWKS_CACHE_SECONDS`` is gone (``analytics.W005`` names it): a revoked key
     is never trusted for longer than Supabase's own cache keeps it."""
-    token = project_keys.es256.sign(claims())
     with override_settings(ANALYTICS_JWKS_CACHE_SECONDS=86_400):
-        decode_access_token(token)
-        supabase_project.publish(project_keys.rs256)  # es256 revoked.
+        token = verified_then_revoked(supabase_project, project_keys)
         clock.shift(600)
         assert refused_with(token) == "token_unknown_key"
 
@@ -195,9 +200,7 @@ def test_a_clock_set_back_never_stretches_the_cache_lifetime(
     supabase_project: JWKSServer, project_keys: Keys, clock: TimeMachineFixture
 ) -> None:
     """Keys fetched "in the future" are stale: a revoked key stops verifying at once."""
-    token = project_keys.es256.sign(claims())
-    decode_access_token(token)
-    supabase_project.publish(project_keys.rs256)  # es256 revoked.
+    token = verified_then_revoked(supabase_project, project_keys)
     clock.shift(-3600)
     assert refused_with(token) == "token_unknown_key"  # Read before the token's times.
     assert supabase_project.requests == 2

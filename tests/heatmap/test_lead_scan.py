@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from analytics.heatmap.selectors import count_lead_calls_by_slot
-from analytics.models import Call
 from tests.helpers import (
     PHONE_NUMBERS,
+    MakeCall,
     insert_calls,
     moment_in_window,
+    new_call,
     oracle_lead_heatmap,
     random_call,
     utc,
@@ -81,15 +82,13 @@ def test_random_calls_of_every_kind_of_number_are_placed_as_the_oracle_places_th
     ],
 )
 def test_one_call_lands_in_the_leads_local_slot_or_is_not_placed(
-    agency_id: uuid.UUID, phone_number: str | None, created_at: datetime, slot: tuple | None
+    make_call: MakeCall,
+    agency_id: uuid.UUID,
+    phone_number: str | None,
+    created_at: datetime,
+    slot: tuple | None,
 ) -> None:
-    Call.objects.create(
-        id=uuid.uuid4(),
-        agency_id=agency_id,
-        status="ended",
-        created_at=created_at,
-        phone_number=phone_number,
-    )
+    make_call(created_at=created_at, phone_number=phone_number)
     cells, unplaced = counted(agency_id, *WINDOW)
     if slot is None:
         assert (cells, unplaced) == ({}, 1)
@@ -101,13 +100,7 @@ def test_every_listed_number_agrees_with_the_oracle_at_a_summer_and_a_winter_ins
     agency_id: uuid.UUID,
 ) -> None:
     calls = [
-        Call(
-            id=uuid.uuid4(),
-            agency_id=agency_id,
-            status="ended",
-            created_at=moment,
-            phone_number=number,
-        )
+        new_call(agency_id, moment, phone_number=number)
         for number in PHONE_NUMBERS
         for moment in (utc(2026, 1, 20, 15, 30), utc(2026, 7, 20, 15, 30))
     ]
@@ -120,22 +113,20 @@ def test_every_listed_number_agrees_with_the_oracle_at_a_summer_and_a_winter_ins
     [("07:59:59.999999", 7), ("08:00:00", 8), ("20:59:59.999999", 20), ("21:00:00", 21)],
 )
 def test_the_calling_hour_edges_fall_on_the_leads_wall_clock(
-    agency_id: uuid.UUID, local_time: str, hour: int
+    make_call: MakeCall, agency_id: uuid.UUID, local_time: str, hour: int
 ) -> None:
     # New York in July is UTC-4: the lead's 08:00 is 12:00 UTC.
     local = datetime.fromisoformat(f"2026-07-15T{local_time}")
-    Call.objects.create(
-        id=uuid.uuid4(),
-        agency_id=agency_id,
-        status="ended",
-        created_at=(local + timedelta(hours=4)).replace(tzinfo=UTC),
-        phone_number="+12125550100",
+    make_call(
+        created_at=(local + timedelta(hours=4)).replace(tzinfo=UTC), phone_number="+12125550100"
     )
     cells, _ = counted(agency_id, *WINDOW)
     assert cells == {(3, hour): [1, 0, 0]}
 
 
-def test_the_window_and_filters_apply_before_placing(agency_id: uuid.UUID) -> None:
+def test_the_window_and_filters_apply_before_placing(
+    make_call: MakeCall, agency_id: uuid.UUID
+) -> None:
     campaign = uuid.uuid4()
     rng = random.Random(5)
     inside = moment_in_window(rng, date(2026, 12, 7))
@@ -145,13 +136,8 @@ def test_the_window_and_filters_apply_before_placing(agency_id: uuid.UUID) -> No
         (campaign, "queued", inside),
         (campaign, "ended", utc(2025, 1, 1)),
     ]:
-        Call.objects.create(
-            id=uuid.uuid4(),
-            agency_id=agency_id,
-            campaign_id=campaign_id,
-            status=status,
-            created_at=moment,
-            phone_number="+15550100",
+        make_call(
+            campaign_id=campaign_id, status=status, created_at=moment, phone_number="+15550100"
         )
     answer = count_lead_calls_by_slot(
         agency_id=agency_id, start=utc(2026, 1, 1), end=utc(2027, 1, 1), campaign_id=campaign

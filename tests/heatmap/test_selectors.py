@@ -37,11 +37,10 @@ from tests.helpers import (
     ROLLUP_ZONES,
     MakeCall,
     ended_call,
-    insert_calls,
+    insert_random_calls,
     make_calls,
     mint_token,
     query_for,
-    random_call,
     sql,
     utc,
     utc_today,
@@ -622,8 +621,7 @@ def rollup_answer_equals_raw(client: Any, settings: Any, query: dict[str, str]) 
 def test_every_zone_and_filter_answers_byte_for_byte_as_the_raw_scan(
     rollup: None, rollup_agency: uuid.UUID, settings: Any
 ) -> None:
-    rng = random.Random(12)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(400)])
+    insert_random_calls(random.Random(12), rollup_agency, 400)
     client = client_of(rollup_agency)
     asked = seen_calls = 0
     for zone in ROLLUP_ZONES:
@@ -690,8 +688,7 @@ LEAD_PARAMS = (
 def test_the_lead_clock_from_the_rollup_answers_byte_for_byte_as_the_raw_scan(
     rollup: None, rollup_agency: uuid.UUID, settings: Any
 ) -> None:
-    rng = random.Random(19)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(600)])
+    insert_random_calls(random.Random(19), rollup_agency, 600)
     client = client_of(rollup_agency)
     seen_calls = unplaced = 0
     for zone in ROLLUP_ZONES:
@@ -720,8 +717,7 @@ def raw_lead_answer(agency_id: uuid.UUID, query: HeatmapQuery) -> Any:
 def test_a_rollup_counting_by_another_map_leaves_the_lead_clock_to_the_raw_scan(
     rollup: None, rollup_agency: uuid.UUID
 ) -> None:
-    rng = random.Random(3)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(100)])
+    insert_random_calls(random.Random(3), rollup_agency, 100)
     query = lead_query("Asia/Kathmandu")
     assert reads_rollup(query)
     sql("UPDATE analytics_lead_zone_map SET version = 'newer'")

@@ -24,17 +24,19 @@ from django.db import connection
 from analytics.rollup import state
 from analytics.rollup.inspect import repair_rollup, rollup_status
 from tests.helpers import (
+    ON_THE_ROLLUP_DATABASE,
     ROOT,
     demo_env,
     ended_call,
     insert_calls,
+    insert_random_calls,
     intruder,
     random_call,
     sql,
     utc_today,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
+pytestmark = ON_THE_ROLLUP_DATABASE
 
 
 def test_status_says_what_is_there_and_exits_0_only_when_ready(rollup_agency: uuid.UUID) -> None:
@@ -62,8 +64,7 @@ def test_status_says_what_is_there_and_exits_0_only_when_ready(rollup_agency: uu
 def test_verify_finds_a_damaged_rollup_and_repair_mends_it(
     rollup: None, rollup_agency: uuid.UUID
 ) -> None:
-    rng = random.Random(7)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    insert_random_calls(random.Random(7), rollup_agency, 300)
     call_command("heatmap_rollup", "verify", stdout=io.StringIO())
     out = io.StringIO()
     call_command("heatmap_rollup", "fold", stdout=out)
@@ -159,9 +160,9 @@ def test_install_upgrades_a_version_2_rollup_in_place_keeping_its_counts(
     rollup: None, rollup_agency: uuid.UUID
 ) -> None:
     rng = random.Random(9)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    insert_random_calls(rng, rollup_agency, 300)
     call_command("heatmap_rollup", "fold", stdout=io.StringIO())
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(100)])
+    insert_random_calls(rng, rollup_agency, 100)
     pending = pending_rows()
     columns = rollup_columns()
     # Version 2: no maintenance row (fold and repair took an advisory key), no time of
@@ -229,8 +230,7 @@ def test_a_type_change_the_triggers_did_not_see_makes_status_say_repair_and_repa
 ) -> None:
     """``ALTER ... TYPE ... USING`` rewrites values without firing a row trigger: here it
     ends every queued call, to the same type, and the rollup counted none of them."""
-    rng = random.Random(11)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(200)])
+    insert_random_calls(random.Random(11), rollup_agency, 200)
     call_command("heatmap_rollup", "status", stdout=io.StringIO())
     sql(
         "ALTER TABLE calls ALTER COLUMN status TYPE call_status USING "

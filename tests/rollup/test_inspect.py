@@ -22,7 +22,6 @@ from django.db import connection, connections
 
 from analytics.db import sqlstate
 from analytics.exceptions import RollupError
-from analytics.heatmap.lead_clock import shipped_map
 from analytics.rollup.inspect import (
     fold_pending,
     repair_rollup,
@@ -30,19 +29,15 @@ from analytics.rollup.inspect import (
     rollup_status,
 )
 from analytics.rollup.install import install
-from tests.helpers import insert_calls, intruder, random_call, sql, utc_today
+from tests.helpers import ON_THE_ROLLUP_DATABASE, SHIPPED, insert_random_calls, intruder, sql
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
-
-#: The release of the map this version of the app ships, which its migrations load.
-SHIPPED = shipped_map().version
+pytestmark = ON_THE_ROLLUP_DATABASE
 
 
 @pytest.fixture
 def folded_calls(rollup: None, rollup_agency: uuid.UUID) -> None:
     """300 random calls of every kind of number, folded into the grains."""
-    rng = random.Random(7)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    insert_random_calls(random.Random(7), rollup_agency, 300)
     fold_pending(using="default")
 
 
@@ -125,8 +120,7 @@ def test_without_a_map_in_the_apps_tables_the_rollup_answers_the_viewers_clock_a
 @pytest.fixture
 def pending(rollup: None, rollup_agency: uuid.UUID) -> int:
     """300 random calls written after the install: their deltas pending, how many rows."""
-    rng = random.Random(11)
-    insert_calls([random_call(rng, [rollup_agency], utc_today()) for _ in range(300)])
+    insert_random_calls(random.Random(11), rollup_agency, 300)
     [(rows,)] = sql("SELECT count(*) FROM analytics_heatmap.pending")
     assert rows > 0
     return int(rows)

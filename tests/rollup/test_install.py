@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -53,15 +53,20 @@ from analytics.rollup.inspect import fold_pending, rollup_differences, rollup_st
 from analytics.rollup.install import install, uninstall
 from tests.helpers import (
     ANALYSES,
+    CALL_COLUMNS,
     CAMPAIGNS,
     CLIENTS,
     END_REASONS,
+    ON_THE_ROLLUP_DATABASE,
     PHONE_NUMBERS,
     ROLLUP_ZONES,
+    SHIPPED,
     STATUSES,
+    call_row,
     empty_calls,
     ended_call,
     insert_calls,
+    insert_random_calls,
     oracle_lead_heatmap,
     query_for,
     random_call,
@@ -69,10 +74,7 @@ from tests.helpers import (
     utc_today,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
-
-#: The release of the map this version of the app ships, which its migrations load.
-SHIPPED = shipped_map().version
+pytestmark = ON_THE_ROLLUP_DATABASE
 
 #: The app's time-zone map, which install copies into the rollup.
 MAP_TABLES = "analytics_lead_prefix_range, analytics_lead_zone_map"
@@ -126,35 +128,12 @@ def assert_lead_rollup_equals_raw_and_oracle(agency_id: uuid.UUID, query: Heatma
 
 
 def copy_calls(calls: list[Call]) -> None:
-    """``COPY calls FROM STDIN``, through whichever driver this run uses."""
-    columns = (
-        "id",
-        "agency_id",
-        "campaign_id",
-        "client_id",
-        "status",
-        "created_at",
-        "end_reason",
-        "phone_number",
-    )
+    """``COPY calls FROM STDIN``, whole rows, through whichever driver this run uses."""
     lines = "".join(
-        "\t".join(
-            "\\N" if value is None else copy_text(value)
-            for value in (
-                call.id,
-                call.agency_id,
-                call.campaign_id,
-                call.client_id,
-                call.status,
-                call.created_at.isoformat(),
-                call.end_reason,
-                call.phone_number,
-            )
-        )
-        + "\n"
+        "\t".join("\\N" if value is None else copy_text(value) for value in call_row(call)) + "\n"
         for call in calls
     )
-    statement = f"COPY calls ({', '.join(columns)}) FROM STDIN"
+    statement = f"COPY calls ({', '.join(CALL_COLUMNS)}) FROM STDIN"
     connection.ensure_connection()
     raw = connection.connection
     with raw.cursor() as cursor:
@@ -168,8 +147,9 @@ def copy_calls(calls: list[Call]) -> None:
 
 
 def copy_text(value: object) -> str:
-    """A value in COPY's text format: a tab or backslash in a phone number escaped."""
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t")
+    """A value in COPY's text format: an instant in ISO 8601, a tab or backslash escaped."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t")
 
 
 # --- kept current by the triggers -------------------------------------------------------
@@ -513,27 +493,26 @@ def test_the_owner_of_calls_installs_without_superuser_rights(
     sql("RESET ROLE")
 
 
+def install_as(role: str, *, refused_with: str) -> None:
+    """``install`` run as ``role`` raises a ``RollupError`` matching ``refused_with``."""
+    sql(f"SET ROLE {role}")
+    with pytest.raises(RollupError, match=refused_with):
+        install(using="default")
+    sql("RESET ROLE")
+
+
 @needs_session
 def test_a_missing_privilege_is_named_and_nothing_is_left_behind(owner_role: str) -> None:
     database = connection.settings_dict["NAME"]
     sql(f'REVOKE CREATE ON DATABASE "{database}" FROM {owner_role}')
-    sql(f"SET ROLE {owner_role}")
-    with pytest.raises(RollupError, match=f"lacks the CREATE privilege on database '{database}'"):
-        install(using="default")
-    sql("RESET ROLE")
+    install_as(owner_role, refused_with=f"lacks the CREATE privilege on database '{database}'")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
     sql(f'GRANT CREATE ON DATABASE "{database}" TO {owner_role}')
     sql(f"REVOKE SELECT ON {MAP_TABLES} FROM {owner_role}")
-    sql(f"SET ROLE {owner_role}")
-    with pytest.raises(RollupError, match=f"GRANT SELECT ON .* TO {owner_role}"):
-        install(using="default")
-    sql("RESET ROLE")
+    install_as(owner_role, refused_with=f"GRANT SELECT ON .* TO {owner_role}")
     assert sql("SELECT to_regnamespace('analytics_heatmap')") == [(None,)]
     ensure_role("analytics_stranger")
-    sql("SET ROLE analytics_stranger")
-    with pytest.raises(RollupError, match=r"does not own public\.calls"):
-        install(using="default")
-    sql("RESET ROLE")
+    install_as("analytics_stranger", refused_with=r"does not own public\.calls")
 
 
 def test_a_failed_install_leaves_the_database_as_it_was(
@@ -627,9 +606,7 @@ class Writers:
 def test_install_backfills_online_while_writers_write_and_verify_finds_nothing(
     rollup_agency: uuid.UUID,
 ) -> None:
-    rng = random.Random(3)
-    today = utc_today()
-    insert_calls([random_call(rng, [rollup_agency], today) for _ in range(3000)])
+    insert_random_calls(random.Random(3), rollup_agency, 3000)
     lines: list[str] = []
     with Writers(rollup_agency) as writers:
         report = install(using="default", progress=lines.append)
@@ -644,9 +621,7 @@ def test_install_backfills_online_while_writers_write_and_verify_finds_nothing(
 
 
 def test_a_second_install_changes_no_number(rollup: None, rollup_agency: uuid.UUID) -> None:
-    rng = random.Random(5)
-    today = utc_today()
-    insert_calls([random_call(rng, [rollup_agency], today) for _ in range(300)])
+    insert_random_calls(random.Random(5), rollup_agency, 300)
     table = "SELECT * FROM analytics_heatmap.segment_buckets ORDER BY 1, 2, 3, 4"
     before = sql(table)
     report = install(using="default")

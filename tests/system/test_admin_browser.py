@@ -11,12 +11,9 @@ replaces ``docs/admin-heatmap.png``, the picture the README shows.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import User as StaffUser
@@ -31,18 +28,16 @@ from tests.helpers import (
     CALLS_PAGE,
     HEATMAP_PAGE,
     ROOT,
+    By,
+    Select,
+    WebDriverWait,
     chromium_options,
     needs_browser,
+    new_call,
+    set_viewport,
     start_chromium,
+    take_screenshot,
 )
-
-try:
-    from PIL import Image
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:  # pragma: no cover - the skip below says what is missing
-    pass
 
 VIEWPORT = (1600, 860)
 #: The window the Calls list must fit without scrolling sideways, its sidebar open.
@@ -70,11 +65,9 @@ def seed_calls(agency_id: uuid.UUID, *, days: int = 30) -> int:
                 joined = created + timedelta(seconds=20) if rng.random() < 0.4 else None
                 booked = joined is not None and rng.random() < 0.15
                 calls.append(
-                    Call(
-                        id=uuid.uuid4(),
-                        agency_id=agency_id,
-                        status="ended",
-                        created_at=created,
+                    new_call(
+                        agency_id,
+                        created,
                         joined_at=joined,
                         end_reason="completed" if joined else "no_answer",
                         analysis={"sdr": {"meeting_booked": booked}},
@@ -109,7 +102,7 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
         super().tearDownClass()
 
     def setUp(self) -> None:
-        self.set_viewport(*VIEWPORT)
+        set_viewport(self.driver, *VIEWPORT)
         StaffUser.objects.create_superuser("ops", "ops@example.com", "a-long-test-password")
         User.objects.create(id=uuid.uuid4(), agency_id=AGENCY_ID)
         self.calls = seed_calls(AGENCY_ID)
@@ -121,7 +114,7 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
 
     def wait_for(self, css: str) -> Any:
         return WebDriverWait(self.driver, 10).until(
-            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+            lambda driver: driver.find_element(By.CSS_SELECTOR, css)
         )
 
     def sign_in(self, page: str) -> None:
@@ -132,12 +125,6 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
         driver.find_element(By.ID, "id_username").send_keys("ops")
         driver.find_element(By.ID, "id_password").send_keys("a-long-test-password")
         driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-
-    def set_viewport(self, width: int, height: int) -> None:
-        self.driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
 
     def test_the_calls_list_fits_a_1280_pixel_window(self) -> None:
         """Every column, the sidebar open, the widest values: no sideways scrolling."""
@@ -150,7 +137,7 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
             created_at=timezone.now(),
             end_reason="no_answer",
         )
-        self.set_viewport(LIST_WIDTH, VIEWPORT[1])
+        set_viewport(self.driver, LIST_WIDTH, VIEWPORT[1])
         try:
             self.sign_in(CALLS_PAGE)
             self.wait_for("#result_list")
@@ -166,7 +153,7 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
             assert page <= LIST_WIDTH, f"the page is {page} px wide"
             assert table <= box, f"the table is {table} px wide in a box of {box} px"
         finally:
-            self.set_viewport(*VIEWPORT)
+            set_viewport(self.driver, *VIEWPORT)
 
     def test_staff_sign_in_and_read_the_heatmap(self) -> None:
         driver = self.driver
@@ -212,28 +199,9 @@ class AdminHeatmapInChromiumTests(StaticLiveServerTestCase):
         assert all(item.is_displayed() for item in best_times)
         assert driver.find_element(By.ID, "heatmap-totals").is_displayed()
 
-        saved = self.save_screenshot(driver.get_screenshot_as_png())
-        self.check_screenshot(saved, sample=busiest)
-
-    def save_screenshot(self, png: bytes) -> Path:
-        """To ``docs/`` when asked (``UPDATE_SCREENSHOTS=1``), else to the temporary directory."""
-        if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-            path = SCREENSHOT
-        else:
-            path = Path(tempfile.gettempdir()) / SCREENSHOT.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
-        return path
-
-    def check_screenshot(self, path: Path, *, sample: Any) -> None:
-        """The expected size, many colours (not blank), and the busiest cell painted dark."""
-        with Image.open(path) as saved:
-            image = saved.convert("RGB")
-        assert image.size == VIEWPORT
-        colours = image.getcolors(maxcolors=VIEWPORT[0] * VIEWPORT[1])
-        assert colours is not None
-        assert len(colours) > 50, "the screenshot is all but blank"
-        left, top = sample.rect["x"], sample.rect["y"]
+        # The expected size, many colours (not blank), and the busiest cell painted dark.
+        image = take_screenshot(driver, SCREENSHOT, VIEWPORT)
+        left, top = busiest.rect["x"], busiest.rect["y"]
         # Just inside the cell's left edge, clear of its number and its outline.
-        pixel = image.getpixel((int(left) + 4, int(top + sample.rect["height"] / 2)))
+        pixel = image.getpixel((int(left) + 4, int(top + busiest.rect["height"] / 2)))
         assert pixel == parse_hex(SCALE[-1])

@@ -25,9 +25,17 @@ from rest_framework.test import APIClient
 
 from analytics.models import User
 from analytics.rollup import state as rollup_state
-from tests.helpers import HEATMAP_URL, ROOT, ended_call, mint_token, server_behind, sql
+from tests.helpers import (
+    HEATMAP_URL,
+    ON_THE_ROLLUP_DATABASE,
+    ROOT,
+    ended_call,
+    mint_token,
+    server_behind,
+    sql,
+)
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
+pytestmark = ON_THE_ROLLUP_DATABASE
 
 ROLE = "h21_h11_app"
 #: The role the page's statements name.

@@ -21,22 +21,14 @@ import jwt
 import pytest
 
 from heatmap_project.harness import free_port
-from tests.helpers import ROOT, requires_postgresql_driver
+from tests.helpers import ROOT, python_process, requires_postgresql_driver
 
 #: A token's three segments, alone on a line as the demo prints it.
 TOKEN = r"ey[\w-]+\.[\w-]+\.[\w-]+"
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return python_process("manage.py", *args, env=env)
 
 
 def bare_env() -> dict[str, str]:

@@ -16,11 +16,9 @@ temporary file; with ``UPDATE_SCREENSHOTS=1`` it replaces ``docs/spa-page.png``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -40,19 +38,17 @@ from tests.helpers import (
     HEATMAP_CSV_URL,
     HEATMAP_URL,
     ROOT,
+    By,
+    Select,
+    WebDriverWait,
     chromium_options,
     demo_env,
     needs_browser,
     run_demo,
+    set_viewport,
     start_chromium,
+    take_screenshot,
 )
-
-try:
-    from PIL import Image
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:  # pragma: no cover - the skip below says what is missing
-    pass
 
 pytestmark = needs_browser
 
@@ -96,9 +92,16 @@ class QuietFiles(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page_origin() -> Iterator[str]:
-    """The built page on its own origin: a static file server, as a CDN would be."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(PAGE_DIR)))
+def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The built page on its own origin: a static file server, as a CDN would be.
+
+    Laid out as the demo serves it: the page at ``/``, the static files under ``/static/``,
+    where its URLs name its script and style.
+    """
+    site = tmp_path_factory.mktemp("page-origin")
+    (site / "index.html").symlink_to(PAGE_DIR / "index.html")
+    (site / "static").symlink_to(ROOT / "heatmap_project" / "static", target_is_directory=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -169,11 +172,7 @@ def driver(downloads: Path) -> Iterator[Any]:
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
     browser = start_chromium(options)
-    width, height = VIEWPORT
-    browser.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-    )
+    set_viewport(browser, *VIEWPORT)
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": BROWSER_ZONE})
     browser.execute_cdp_cmd(
         "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
@@ -313,7 +312,8 @@ def test_the_grid_is_the_api_body(driver: Any, page_origin: str, demo: Demo) -> 
     lead = json.loads(get(api_url, HEATMAP_URL, token, lead_query)[0])
     assert lead["unplaced_calls"] > 0
     assert_page_shows(shown(driver), lead)
-    check_screenshot(save_screenshot(driver.get_screenshot_as_png()))
+    # The expected size and many colours: the page, not a blank or an error.
+    take_screenshot(driver, SCREENSHOT, VIEWPORT)
 
     Select(driver.find_element(By.ID, "metric")).select_by_value("connect_rate")
     wait_for_answer(driver, 4)
@@ -440,27 +440,3 @@ def network_exchanges(driver: Any, prefix: str) -> list[tuple[dict[str, Any], di
 
 def header(headers: dict[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
-
-
-# --- the screenshot -----------------------------------------------------------------------
-
-
-def save_screenshot(png: bytes) -> Path:
-    """To ``docs/`` when asked (``UPDATE_SCREENSHOTS=1``), else to the temporary directory."""
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        path = SCREENSHOT
-    else:
-        path = Path(tempfile.gettempdir()) / SCREENSHOT.name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
-
-
-def check_screenshot(path: Path) -> None:
-    """The expected size and many colours: the page, not a blank or an error."""
-    with Image.open(path) as saved:
-        image = saved.convert("RGB")
-    assert image.size == VIEWPORT
-    colours = image.getcolors(maxcolors=VIEWPORT[0] * VIEWPORT[1])
-    assert colours is not None
-    assert len(colours) > 50, "the screenshot is all but blank"

@@ -91,10 +91,16 @@ def wait_for_replay(timeout: float = REPLAY_TIMEOUT) -> None:
         lsn = one(primary, "SELECT pg_current_wal_lsn()")
     with closing(connect(STANDBY_URL, dbname="postgres")) as standby:
         wait_until(
-            lambda: one(standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [str(lsn)]),
+            lambda: replayed(standby, str(lsn)),
             timeout,
             f"the standby to replay the primary's WAL up to {lsn}",
         )
+
+
+def replayed(standby: Connection, lsn: str) -> bool:
+    """The standby has replayed the WAL up to ``lsn``."""
+    done: bool = one(standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
+    return done
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> None:
@@ -134,19 +140,26 @@ def settle(*servers: Connection) -> None:
         )
 
 
-def heatmap(client: APIClient, settings: Any, alias: str, **params: str) -> Any:
-    """The heatmap as the endpoint answers it, read from ``alias``."""
-    settings.ANALYTICS_HEATMAP_DATABASE = alias
-    response = client.get(HEATMAP_URL, params)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 def standby_script(command: str) -> None:
     subprocess.run([str(SCRIPT), command, STANDBY_DIR], check=True, timeout=120)
 
 
 # --- fixtures -----------------------------------------------------------------------------
+
+ReadHeatmap = Callable[[str], Any]
+
+
+@pytest.fixture
+def heatmap(auth_client: APIClient, settings: Any) -> ReadHeatmap:
+    """The agency's heatmap as the endpoint answers it, read from the alias given."""
+
+    def read(alias: str) -> Any:
+        settings.ANALYTICS_HEATMAP_DATABASE = alias
+        response = auth_client.get(HEATMAP_URL)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return read
 
 
 @pytest.fixture(autouse=True)
@@ -199,20 +212,16 @@ def test_the_replica_is_a_hot_standby_of_the_primary() -> None:
 
 
 def test_the_raw_scan_is_served_by_the_standby_and_equals_the_primary(
-    raw: None,
-    calls: None,
-    auth_client: APIClient,
-    settings: Any,
-    caplog: pytest.LogCaptureFixture,
+    raw: None, calls: None, heatmap: ReadHeatmap, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="analytics")
-    primary_answer = heatmap(auth_client, settings, "default")
+    primary_answer = heatmap("default")
     assert sum(cell["total_calls"] for cell in primary_answer["heatmap"]) == 7
     with closing(on_primary()) as primary, closing(on_standby()) as standby:
         settle(primary, standby)
         before = scans(primary, CALLS), scans(standby, CALLS)
 
-        standby_answer = heatmap(auth_client, settings, "replica")
+        standby_answer = heatmap("replica")
         source = answered_from(caplog)
 
         settle(primary, standby)
@@ -226,15 +235,15 @@ def test_the_raw_scan_is_served_by_the_standby_and_equals_the_primary(
 def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
     standby_rollup: None,
     calls: None,
-    auth_client: APIClient,
+    heatmap: ReadHeatmap,
     settings: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="analytics")
     settings.ANALYTICS_HEATMAP_SOURCE = "raw"
-    raw_answer = heatmap(auth_client, settings, "default")
+    raw_answer = heatmap("default")
     settings.ANALYTICS_HEATMAP_SOURCE = "rollup"
-    primary_answer = heatmap(auth_client, settings, "default")
+    primary_answer = heatmap("default")
     assert primary_answer == raw_answer
     with closing(on_primary()) as primary, closing(on_standby()) as standby:
         settle(primary, standby)
@@ -244,7 +253,7 @@ def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
             for tables in (CALLS, ROLLUP_TABLES)
         ]
 
-        standby_answer = heatmap(auth_client, settings, "replica")
+        standby_answer = heatmap("replica")
         source = answered_from(caplog)
 
         settle(primary, standby)
@@ -264,17 +273,17 @@ def test_the_rollup_is_served_by_the_standby_and_equals_the_primary(
 
 
 def test_a_call_committed_on_the_primary_is_in_the_standbys_answer_once_replayed(
-    raw: None, calls: None, make_call: MakeCall, auth_client: APIClient, settings: Any
+    raw: None, calls: None, make_call: MakeCall, heatmap: ReadHeatmap
 ) -> None:
-    before = heatmap(auth_client, settings, "replica")
+    before = heatmap("replica")
     make_call()
     wait_for_replay()
 
-    after = heatmap(auth_client, settings, "replica")
+    after = heatmap("replica")
 
     total = sum(cell["total_calls"] for cell in after["heatmap"])
     assert total == sum(cell["total_calls"] for cell in before["heatmap"]) + 1
-    assert after == heatmap(auth_client, settings, "default")
+    assert after == heatmap("default")
 
 
 def test_what_the_read_path_does_works_on_a_standby(standby_rollup: None, settings: Any) -> None:
@@ -319,18 +328,14 @@ def fell_back(caplog: pytest.LogCaptureFixture, reason: str) -> bool:
 
 
 def test_a_stopped_standby_falls_back_to_the_primary(
-    raw: None,
-    calls: None,
-    auth_client: APIClient,
-    settings: Any,
-    caplog: pytest.LogCaptureFixture,
+    raw: None, calls: None, heatmap: ReadHeatmap, caplog: pytest.LogCaptureFixture
 ) -> None:
-    primary_answer = heatmap(auth_client, settings, "default")
+    primary_answer = heatmap("default")
     connections["replica"].close()
     standby_script("stop-standby")
     try:
         caplog.set_level(logging.INFO, logger="analytics")
-        answer = heatmap(auth_client, settings, "replica")
+        answer = heatmap("replica")
     finally:
         connections["replica"].close()
         standby_script("start-standby")
@@ -359,7 +364,7 @@ def test_a_standby_lagging_more_than_the_setting_falls_back_to_the_primary(
     raw: None,
     calls: None,
     make_call: MakeCall,
-    auth_client: APIClient,
+    heatmap: ReadHeatmap,
     settings: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -379,10 +384,10 @@ def test_a_standby_lagging_more_than_the_setting_falls_back_to_the_primary(
             15,
             "the standby to lag 1.5 s behind WAL it has received",
         )
-        primary_answer = heatmap(auth_client, settings, "default")
+        primary_answer = heatmap("default")
         caplog.set_level(logging.INFO, logger="analytics")
 
-        answer = heatmap(auth_client, settings, "replica")
+        answer = heatmap("replica")
 
     assert sum(cell["total_calls"] for cell in answer["heatmap"]) == 8  # the new call too
     assert answer == primary_answer
@@ -391,20 +396,26 @@ def test_a_standby_lagging_more_than_the_setting_falls_back_to_the_primary(
 
 
 @contextmanager
-def replay_conflict(primary_index: str) -> Iterator[threading.Thread]:
+def replay_conflict() -> Iterator[threading.Thread]:
     """A primary transaction whose replay cancels the standby's next read of calls.
 
-    On the primary: ``REINDEX INDEX`` (its ACCESS EXCLUSIVE lock on one index of calls
-    is replayed on the standby), held open. The standby's read of calls then locks calls
-    and waits for that index while it plans. The primary next takes ACCESS EXCLUSIVE on
-    calls itself: replaying it waits for the read's lock, and after
-    ``max_standby_streaming_delay`` (1 s) the standby cancels the read ("canceling
+    On the primary: ``REINDEX INDEX`` (its ACCESS EXCLUSIVE lock on one index of calls, its
+    primary key's if it has one, is replayed on the standby), held open. The standby's read
+    of calls then locks calls and waits for that index while it plans. The primary next
+    takes ACCESS EXCLUSIVE on calls itself: replaying it waits for the read's lock, and
+    after ``max_standby_streaming_delay`` (1 s) the standby cancels the read ("canceling
     statement due to conflict with recovery", 40001), or after ``deadlock_timeout`` (1 s)
     the read finds it waits for replay that waits for it ("deadlock detected", 40P01):
     whichever comes first, replay goes on and the read is gone. Once the standby has
     replayed the lock, the primary rolls back and calls is free again there, for the
     fallback.
     """
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index "
+            "WHERE indrelid = 'calls'::regclass ORDER BY indisprimary DESC LIMIT 1"
+        )
+        primary_index = cursor.fetchone()[0]
     ready = threading.Event()
     failures: list[BaseException] = []
 
@@ -424,9 +435,7 @@ def replay_conflict(primary_index: str) -> Iterator[threading.Thread]:
                     one(flusher, "SELECT txid_current()")
                     lsn = str(cursor.fetchone()[0])
                     wait_until(
-                        lambda: one(
-                            standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]
-                        ),
+                        lambda: replayed(standby, lsn),
                         REPLAY_TIMEOUT,
                         "the standby to replay the index's lock",
                     )
@@ -446,9 +455,7 @@ def replay_conflict(primary_index: str) -> Iterator[threading.Thread]:
                     one(flusher, "SELECT txid_current()")
                     # Replay passes the lock only once the read is cancelled.
                     wait_until(
-                        lambda: one(
-                            standby, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [locked]
-                        ),
+                        lambda: replayed(standby, locked),
                         30,
                         "the standby to cancel the read and replay the lock",
                     )
@@ -471,22 +478,12 @@ def replay_conflict(primary_index: str) -> Iterator[threading.Thread]:
 
 
 def test_a_read_cancelled_by_a_replay_conflict_falls_back_to_the_primary(
-    raw: None,
-    calls: None,
-    auth_client: APIClient,
-    settings: Any,
-    caplog: pytest.LogCaptureFixture,
+    raw: None, calls: None, heatmap: ReadHeatmap, caplog: pytest.LogCaptureFixture
 ) -> None:
-    primary_answer = heatmap(auth_client, settings, "default")
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT indexrelid::regclass::text FROM pg_index "
-            "WHERE indrelid = 'calls'::regclass ORDER BY indisprimary DESC LIMIT 1"
-        )
-        index = cursor.fetchone()[0]
+    primary_answer = heatmap("default")
     caplog.set_level(logging.INFO, logger="analytics")
-    with replay_conflict(index):
-        answer = heatmap(auth_client, settings, "replica")
+    with replay_conflict():
+        answer = heatmap("replica")
     assert answer == primary_answer
     assert fell_back(caplog, "conflict")
     assert answered_from(caplog) == "fallback"
@@ -497,14 +494,8 @@ def test_a_replay_conflict_cancels_the_standbys_read(
 ) -> None:
     """The conflict the fallback answers, as the standby raises it to the read itself."""
     settings.ANALYTICS_HEATMAP_DATABASE = "replica"
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            "SELECT indexrelid::regclass::text FROM pg_index "
-            "WHERE indrelid = 'calls'::regclass ORDER BY indisprimary DESC LIMIT 1"
-        )
-        index = cursor.fetchone()[0]
     with (
-        replay_conflict(index),
+        replay_conflict(),
         pytest.raises(DatabaseError, match=r"conflict with recovery|deadlock detected"),
         transaction.atomic(using="replica"),
         connections["replica"].cursor() as cursor,
