@@ -97,13 +97,7 @@ class CallHeatmapForm(forms.Form):
         return agency_id
 
     def heatmap_query(self) -> HeatmapQuery:
-        """The endpoint's query for the valid form; its window ends today, in its zone."""
-        data = self.cleaned_data
-        return HeatmapQuery.build(
-            period=data["period"],
-            metric=data["metric"],
-            zone=data["tz"],
-            min_calls=data["min_calls"],
-            clock=data["clock"],
-            calling_hours=conf.CALLING_HOURS,
-        )
+        """The endpoint's query for the valid form, made as the endpoint makes it
+        (:meth:`HeatmapQuery.parse`); its window ends today, in its zone."""
+        values = {name: value for name, value in self.cleaned_data.items() if name != "agency"}
+        return HeatmapQuery.parse(values, calling_hours=conf.CALLING_HOURS)

@@ -388,6 +388,14 @@ class LargeTableAdmin(ReadOnlyAdmin):
             f" {timeouts.STATEMENT_TIMEOUT:g} s; try again in a moment."
         )
 
+    def object_response(
+        self, request: HttpRequest, view: Callable[[], HttpResponse]
+    ) -> HttpResponse:
+        """``view()``, a page of one row, under :func:`respond_in_time`."""
+        return respond_in_time(
+            request, self, view, timed_out_message=self.object_timed_out_message()
+        )
+
     def change_view(
         self,
         request: HttpRequest,
@@ -396,26 +404,20 @@ class LargeTableAdmin(ReadOnlyAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         view = functools.partial(super().change_view, request, object_id, form_url, extra_context)
-        return respond_in_time(
-            request, self, view, timed_out_message=self.object_timed_out_message()
-        )
+        return self.object_response(request, view)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         view = functools.partial(super().history_view, request, object_id, extra_context)
-        return respond_in_time(
-            request, self, view, timed_out_message=self.object_timed_out_message()
-        )
+        return self.object_response(request, view)
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         # Refused to everyone, but only after the row is read.
         view = functools.partial(super().delete_view, request, object_id, extra_context)
-        return respond_in_time(
-            request, self, view, timed_out_message=self.object_timed_out_message()
-        )
+        return self.object_response(request, view)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Any], search_term: str

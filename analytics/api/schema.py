@@ -100,6 +100,24 @@ def _example(name: str, value: Any, summary: str = "") -> OpenApiExample:
     return OpenApiExample(name, value=value, summary=summary, response_only=True)
 
 
+def _drf_error(
+    error: type[APIException],
+    *,
+    detail: str,
+    description: str,
+    example: str,
+    example_detail: str | None = None,
+) -> OpenApiResponse:
+    """One of DRF's errors as :func:`_coded` describes it, with one example: its code and
+    ``example_detail``, or the error's default detail."""
+    said = str(error.default_detail) if example_detail is None else example_detail
+    return OpenApiResponse(
+        _coded(_detail(detail), error),
+        description=description,
+        examples=[_example(example, {"detail": said, "code": error.default_code})],
+    )
+
+
 JSON_200 = OpenApiResponse(HeatmapSerializer, description="The heatmap.")
 
 CSV_200 = OpenApiResponse(
@@ -186,32 +204,23 @@ ERRORS: dict[Any, OpenApiResponse] = {
             _example(code, {"detail": MESSAGES[code], "code": code}) for code in PERMISSION_CODES
         ],
     ),
-    (405, "application/json"): OpenApiResponse(
-        _coded(_detail("Names the method."), MethodNotAllowed),
+    (405, "application/json"): _drf_error(
+        MethodNotAllowed,
+        detail="Names the method.",
         description="Any method but GET, HEAD and OPTIONS; carries `Allow`. Before authentication.",
-        examples=[
-            _example(
-                "post",
-                {"detail": 'Method "POST" not allowed.', "code": MethodNotAllowed.default_code},
-            )
-        ],
+        example="post",
+        example_detail='Method "POST" not allowed.',
     ),
-    (429, "application/json"): OpenApiResponse(
-        _coded(_detail("Says how many seconds to wait."), Throttled),
+    (429, "application/json"): _drf_error(
+        Throttled,
+        detail="Says how many seconds to wait.",
         description=(
             "This user asked more often than the rate allows (120 a minute unless the "
             "server says otherwise), or the users of their agency together did (600 a "
             "minute). Carries `Retry-After`, in seconds."
         ),
-        examples=[
-            _example(
-                "throttled",
-                {
-                    "detail": "Request was throttled. Expected available in 12 seconds.",
-                    "code": Throttled.default_code,
-                },
-            )
-        ],
+        example="throttled",
+        example_detail="Request was throttled. Expected available in 12 seconds.",
     ),
     (500, "application/json"): OpenApiResponse(
         _object(
@@ -227,18 +236,11 @@ ERRORS: dict[Any, OpenApiResponse] = {
             for code in DATABASE_CODES
         ],
     ),
-    (412, "application/json"): OpenApiResponse(
-        _coded(_detail("Names the failed precondition."), PreconditionFailed),
+    (412, "application/json"): _drf_error(
+        PreconditionFailed,
+        detail="Names the failed precondition.",
         description="`If-Match` names no ETag of the current answer.",
-        examples=[
-            _example(
-                "if-match",
-                {
-                    "detail": str(PreconditionFailed.default_detail),
-                    "code": PreconditionFailed.default_code,
-                },
-            )
-        ],
+        example="if-match",
     ),
     (503, "application/json"): OpenApiResponse(
         _object(
@@ -260,15 +262,11 @@ ERRORS: dict[Any, OpenApiResponse] = {
     ),
 }
 
-NOT_ACCEPTABLE = OpenApiResponse(
-    _coded(_detail("What was refused."), NotAcceptable),
+NOT_ACCEPTABLE = _drf_error(
+    NotAcceptable,
+    detail="What was refused.",
     description="`Accept` names neither JSON nor CSV (nor `*/*`).",
-    examples=[
-        _example(
-            "xml",
-            {"detail": str(NotAcceptable.default_detail), "code": NotAcceptable.default_code},
-        )
-    ],
+    example="xml",
 )
 
 #: The JSON operation's answers: one media type each, so a typed client reads the 200 as JSON.

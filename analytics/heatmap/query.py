@@ -3,8 +3,9 @@
 :meth:`HeatmapQuery.parse` checks plain values (a query string's, or the shell's) with one
 check per parameter, below; the endpoint's query serializer and the shell's ``heatmap()``
 both call it, so they accept the same values and refuse the rest with the same messages.
-The admin form checks with Django's form fields and builds with :meth:`HeatmapQuery.build`.
-The cache, the selector and the pages only read the query. Free of Django and DRF, like
+The admin form checks with Django's form fields (to show each error beside its field),
+then makes its query through :meth:`HeatmapQuery.parse` as well. The cache, the selector
+and the pages only read the query. Free of Django and DRF, like
 :mod:`analytics.heatmap.vocabulary`.
 """
 
@@ -75,7 +76,9 @@ def parse_uuid(value: object) -> UUID:
 
 def parse_zone(value: object) -> Zone:
     """A zone of :func:`~analytics.heatmap.vocabulary.time_zone_names`, around spaces
-    stripped, or ``ValueError`` with the zone's own message."""
+    stripped, or ``ValueError`` with the zone's own message. A :class:`Zone` is one already."""
+    if isinstance(value, Zone):
+        return value
     name = value.strip() if isinstance(value, str) else ""
     if isinstance(value, str) and not name:
         raise ValueError(BLANK)
@@ -185,8 +188,8 @@ class HeatmapQuery:
         calling_hours: CallingHours | None = None,
         today: date | None = None,
     ) -> HeatmapQuery:
-        """The query for these values, already checked by the caller's parser (the
-        serializer, the form, ``heatmap()``); ``today`` defaults to the current date in ``zone``.
+        """The query for these values, already checked (by :meth:`parse`, or a caller's own
+        checks); ``today`` defaults to the current date in ``zone``.
         """
         if today is None:
             today = today_in(zone.tzinfo)
@@ -217,8 +220,9 @@ class HeatmapQuery:
         today: date | None = None,
     ) -> HeatmapQuery:
         """The query for plain ``values`` (``{"period": "7d", "dense": "true"}``, or the
-        shell's ``Period.DAYS_7`` and ``True``), each checked by its parameter's check;
-        a name left out takes its default. Every bad value at once: :class:`InvalidQuery`.
+        shell's and the admin form's ``Period.DAYS_7``, ``True`` and :class:`Zone`), each
+        checked by its parameter's check; a name left out takes its default. Every bad
+        value at once: :class:`InvalidQuery`.
 
         A blank value (``""``) is refused, not read as "not given": ``?client_id=`` is a
         client's bug, which would otherwise widen the answer to every client.

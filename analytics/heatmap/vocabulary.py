@@ -226,19 +226,21 @@ class Parameter(Generic[Default]):
         return self.help.replace("`", "")
 
 
-PERIOD = Parameter(
-    "period",
-    "The last 7, 30 or 90 calendar days, today included (in `tz`).",
-    default=Period.DAYS_30.value,
-    choices=tuple(period.value for period in Period),
+def choice_parameter(name: str, help: str, default: enum.StrEnum) -> Parameter[str]:
+    """A parameter whose choices are the values of ``default``'s enum, in its order."""
+    choices = tuple(choice.value for choice in type(default))
+    return Parameter(name, help, default=default.value, choices=choices)
+
+
+PERIOD = choice_parameter(
+    "period", "The last 7, 30 or 90 calendar days, today included (in `tz`).", Period.DAYS_30
 )
-METRIC = Parameter(
+METRIC = choice_parameter(
     "metric",
     "What `best_times` ranks. The counts rank by the count; the rates (`connect_rate`, "
     "`meeting_rate`) by the lower bound of the 95% Wilson score interval, among slots with "
     "at least `min_calls` calls.",
-    default=Metric.CALLS.value,
-    choices=tuple(metric.value for metric in Metric),
+    Metric.CALLS,
 )
 CAMPAIGN_ID = Parameter(
     "campaign_id", "Only this campaign's calls (within the caller's agency).", default=None
@@ -253,14 +255,13 @@ TZ = Parameter(
     "names are refused.",
     default=DEFAULT_TIME_ZONE,
 )
-CLOCK = Parameter(
+CLOCK = choice_parameter(
     "clock",
     "Whose clock each call's day and hour are read on: `tz`, the viewer's, or `lead`, the "
     "local time of the number called (placed by libphonenumber's time-zone map; calls it "
     "cannot place are counted in `unplaced_calls`). The window is the period's dates in `tz` "
     "either way.",
-    default=Clock.TZ.value,
-    choices=tuple(clock.value for clock in Clock),
+    Clock.TZ,
 )
 MIN_CALLS = Parameter(
     "min_calls",

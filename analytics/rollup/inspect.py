@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.db import DatabaseError, transaction
@@ -160,44 +162,36 @@ def rollup_differences(
     require_installed(using)
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
-            set_local(cursor, COUNTING_SETTINGS)
-            cursor.execute(
-                f"SELECT * FROM {SCHEMA}.differences(%s)",
-                [None if agency_id is None else str(agency_id)],
-            )
-            rows = cursor.fetchall()
+            rows = counting(cursor, f"SELECT * FROM {SCHEMA}.differences(%s)", agency_id)
             if record_shape and agency_id is None and not rows:
                 calls = calls_table_name(cursor, Call._meta.db_table)
                 cursor.execute(record_calls_shape_statement(str(calls), "verify --repair"))
         state.forget(using)
     except DatabaseError as exc:
         raise RollupError(f"cannot compare the rollup with calls: {first_line(exc)}") from exc
-    return [
-        Difference(
-            grain=grain,
-            agency_id=agency,
-            campaign_id=campaign,
-            client_id=client,
-            bucket=bucket,
-            lead_group=lead_group,
-            rollup=(int(r_total), int(r_connected), int(r_booked)),
-            fresh=(int(f_total), int(f_connected), int(f_booked)),
-        )
-        for (
-            grain,
-            agency,
-            campaign,
-            client,
-            bucket,
-            lead_group,
-            r_total,
-            r_connected,
-            r_booked,
-            f_total,
-            f_connected,
-            f_booked,
-        ) in rows
-    ]
+    # differences() answers in Difference's order: the bucket's key, then the rollup's
+    # three counts and the fresh three.
+    found = []
+    for grain, agency, campaign, client, bucket, group, *counts in rows:
+        rollup, fresh = _counts(counts[:3]), _counts(counts[3:])
+        found.append(Difference(grain, agency, campaign, client, bucket, group, rollup, fresh))
+    return found
+
+
+def _counts(counts: Sequence[Any]) -> tuple[int, int, int]:
+    """Three counts of a ``differences()`` row (total, connected, booked), as ints."""
+    total, connected, booked = counts
+    return int(total), int(connected), int(booked)
+
+
+def counting(cursor: CursorWrapper, sql: str, agency_id: UUID | None) -> list[Any]:
+    """The rows of ``sql``, a call of the rollup's ``differences`` or ``repair`` given the
+    agency (``NULL``: every agency), under ``COUNTING_SETTINGS``: both count calls afresh,
+    as the install does. In the cursor's transaction, which ``SET LOCAL`` needs."""
+    set_local(cursor, COUNTING_SETTINGS)
+    cursor.execute(sql, [None if agency_id is None else str(agency_id)])
+    rows: list[Any] = cursor.fetchall()
+    return rows
 
 
 def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
@@ -208,15 +202,11 @@ def repair_rollup(*, using: str, agency_id: UUID | None = None) -> int:
     require_current(using)
     try:
         with transaction.atomic(using=using), connection.cursor() as cursor:
-            set_local(cursor, COUNTING_SETTINGS)
-            cursor.execute(
-                f"SELECT {SCHEMA}.repair(%s)", [None if agency_id is None else str(agency_id)]
-            )
-            mended = int(cursor.fetchone()[0])
+            [(mended,)] = counting(cursor, f"SELECT {SCHEMA}.repair(%s)", agency_id)
     except DatabaseError as exc:
         raise RollupError(f"repair failed: {first_line(exc)}") from exc
     state.forget(using)  # a full repair recorded calls' shape
-    return mended
+    return int(mended)
 
 
 def fold_pending(*, using: str) -> int:
