@@ -2,8 +2,8 @@
 statements under the endpoint's settings, timings and figures, sections and the table of
 goals.
 
-Django is imported inside the functions: ``bench.load`` imports this module before it
-configures Django for its own database.
+Django is imported inside the functions: a program imports this module before it
+configures Django (:func:`configure_django`) for the database it is given.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from datetime import time as time_of_day
+from datetime import datetime
 from typing import Any
 
 import dj_database_url
@@ -105,15 +104,13 @@ def in_fresh_process(target: Callable[..., None], *args: Any, timeout: float) ->
 
 
 def window(period: str) -> tuple[datetime, datetime]:
-    """The period's window in UTC, as the endpoint computes it for ``tz=UTC`` today."""
-    from analytics.heatmap.query import heatmap_window
+    """The period's window ``[start, end)``, as the endpoint's query has it for ``tz=UTC``
+    today."""
+    from analytics.heatmap.query import HeatmapQuery
     from analytics.heatmap.vocabulary import Period
 
-    start_date, end_date = heatmap_window(Period(period), today=datetime.now(UTC).date())
-    return (
-        datetime.combine(start_date, time_of_day.min, tzinfo=UTC),
-        datetime.combine(end_date + timedelta(days=1), time_of_day.min, tzinfo=UTC),
-    )
+    query = HeatmapQuery.build(period=Period(period))
+    return query.start, query.end
 
 
 # --- the endpoint, and statements on a connection of our own -----------------------------
@@ -156,6 +153,14 @@ def statements_of(run: Callable[[], object]) -> list[str]:
     with CaptureQueriesContext(connections[DATABASE]) as queries:
         run()
     return [query["sql"] for query in queries.captured_queries]
+
+
+def calls_read(run: Callable[[], object]) -> str:
+    """The request's one statement that reads ``calls`` (the raw scan)."""
+    reads = [sql for sql in statements_of(run) if 'FROM "calls"' in sql]
+    if len(reads) != 1:
+        raise SystemExit(f"the request read calls in {len(reads)} statements, not one")
+    return reads[0]
 
 
 def statement_runner(

@@ -23,9 +23,20 @@ from heatmap_project.harness import Connection, connect
 BIG_AGENCY_ID = uuid.UUID("b16a9e0c-0000-4000-8000-000000000001")
 BIG_AGENCY_USER_ID = uuid.UUID("b16a9e0c-0000-4000-8000-0000000000a1")
 SMALL_AGENCY_USER_ID = uuid.UUID("b16a9e0c-0000-4000-8000-0000000000a2")
-#: Every agency's campaigns and clients, as INSERT_CALLS names them (n % 14 and n % 20).
+#: Every agency's campaigns and clients: generated row ``n`` has ``CAMPAIGNS[n % 14]`` and
+#: ``CLIENTS[n % 20]`` (:data:`CAMPAIGN_OF_ROW`, :data:`CLIENT_OF_ROW`).
 CAMPAIGNS = [uuid.UUID(f"b16a9e0c-0000-4000-8000-1{n:011d}") for n in range(14)]
 CLIENTS = [uuid.UUID(f"b16a9e0c-0000-4000-8000-2{n:011d}") for n in range(20)]
+
+
+def numbered_sql(ids: list[uuid.UUID]) -> str:
+    """SQL of ``ids[n % len(ids)]`` for generated row ``n``, in a query with parameters."""
+    prefix = str(ids[0]).removesuffix(f"{0:011d}")
+    return f"('{prefix}' || lpad((n %% {len(ids)})::text, 11, '0'))::uuid"
+
+
+CAMPAIGN_OF_ROW = numbered_sql(CAMPAIGNS)
+CLIENT_OF_ROW = numbered_sql(CLIENTS)
 
 # --- the phone numbers called ----------------------------------------------------------
 
@@ -186,7 +197,8 @@ def golden_share(n: int) -> float:
 # some `unjoined`, NULL analysis on 10%, analysis documents of 0.3-2 KB with a
 # summary beside `sdr`, and phone numbers drawn from PHONE_MIX. Calls in every hour and
 # pair are the rollup's hard case: its segment grain then has nearly a row per call.
-INSERT_CALLS = """
+INSERT_CALLS = (
+    """
 WITH raw AS (
     SELECT
         n,
@@ -209,8 +221,8 @@ INSERT INTO calls (
 SELECT
     gen_random_uuid(),
     agency_id,
-    ('b16a9e0c-0000-4000-8000-1' || lpad((n %% 14)::text, 11, '0'))::uuid,
-    ('b16a9e0c-0000-4000-8000-2' || lpad((n %% 20)::text, 11, '0'))::uuid,
+    {campaign},
+    {client},
     (CASE WHEN r_status < 0.94 THEN 'ended' WHEN r_status < 0.97 THEN 'failed'
           ELSE 'in_progress' END)::call_status,
     created_at,
@@ -240,6 +252,9 @@ FROM (
     FROM raw
 ) AS shaped
 """.replace("{phone_number}", phone_number_sql("r_phone", "n"))
+    .replace("{campaign}", CAMPAIGN_OF_ROW)
+    .replace("{client}", CLIENT_OF_ROW)
+)
 
 
 @dataclass(frozen=True)
@@ -280,19 +295,23 @@ def migrate_app_tables() -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+#: What a dataset is made of, dropped before one is built. A rollup would outlive calls:
+#: its triggers go with the table, but it stays "ready" with the old counts, and the
+#: heatmap would read them. It goes first.
+DROP_DATASET = (
+    "DROP SCHEMA IF EXISTS analytics_heatmap CASCADE;"
+    "DROP TABLE IF EXISTS calls, users, bench_meta;"
+    "DROP TYPE IF EXISTS call_status, call_end_reason;"
+)
+
+
 def _build(conn: Connection, spec: DatasetSpec) -> None:
     from analytics.models import REFERENCE_DDL  # needs Django configured
 
     started = time.monotonic()
     conn.autocommit = True
     with conn.cursor() as cursor:
-        # A rollup would outlive calls: its triggers go with the table, but it stays
-        # "ready" with the old counts, and the heatmap would read them. It goes first.
-        cursor.execute(
-            "DROP SCHEMA IF EXISTS analytics_heatmap CASCADE;"
-            "DROP TABLE IF EXISTS calls, users, bench_meta;"
-            "DROP TYPE IF EXISTS call_status, call_end_reason;"
-        )
+        cursor.execute(DROP_DATASET)
         cursor.execute(REFERENCE_DDL.read_text())
         # Loading without the index and building it afterwards is several times faster.
         cursor.execute("DROP INDEX idx_calls_agency_created")
@@ -358,8 +377,8 @@ IN_PROGRESS = f"""
 INSERT INTO calls ({CALL_COLUMNS})
 SELECT ('bec0ffee-0000-0000-' || lpad(to_hex(%(kind)s), 4, '0') || '-'
         || lpad(to_hex(n), 12, '0'))::uuid, %(agency)s::uuid,
-       ('b16a9e0c-0000-4000-8000-1' || lpad((n %% 14)::text, 11, '0'))::uuid,
-       ('b16a9e0c-0000-4000-8000-2' || lpad((n %% 20)::text, 11, '0'))::uuid,
+       {CAMPAIGN_OF_ROW},
+       {CLIENT_OF_ROW},
        'in_progress', %(bucket)s::timestamptz + (n %% 900) * interval '1 second',
        NULL, NULL, NULL, NULL, {{phone_number}}, NULL
 FROM (

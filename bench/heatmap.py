@@ -32,12 +32,12 @@ from bench import rollup
 from bench.common import (
     Cells,
     answer_runner,
+    calls_read,
     cells_of,
     configure_django,
     explain,
     in_fresh_process,
     statement_runner,
-    statements_of,
     timed_ms,
     window,
 )
@@ -152,12 +152,6 @@ def peak_rss_growth_mb(database_url: str, design: str, period: str) -> float:
     return growth
 
 
-def endpoint_sql(period: str) -> str:
-    """The SQL the endpoint sends for the calls query, captured from a real request."""
-    [calls_query] = [sql for sql in statements_of(endpoint_runner(period)) if '"calls"' in sql]
-    return calls_query
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
@@ -236,7 +230,7 @@ def raw_designs(args: argparse.Namespace, connection: Connection) -> int:
         )
 
     if args.explain:
-        sql = endpoint_sql(args.period)
+        sql = calls_read(answer_runner({"period": args.period}))
         print("\n-- endpoint's calls query, under its settings")
         print(explain(connection, sql, None, heatmap_settings()))
         for name, floor_sql in FLOOR_QUERIES.items():

@@ -22,6 +22,7 @@ from bench.common import (
     Line,
     Sample,
     answer_runner,
+    calls_read,
     configure_django,
     explain,
     in_fresh_process,
@@ -46,14 +47,6 @@ def rollup_reads(run: Callable[[], object]) -> list[str]:
     if any('FROM "calls"' in sql for sql in sqls):
         return []
     return [sql for sql in sqls if '"analytics_heatmap".' in sql]
-
-
-def calls_read(run: Callable[[], object]) -> str:
-    """The request's one statement that reads ``calls`` (the raw scan)."""
-    reads = [sql for sql in statements_of(run) if 'FROM "calls"' in sql]
-    if len(reads) != 1:
-        raise SystemExit(f"the request read calls in {len(reads)} statements, not one")
-    return reads[0]
 
 
 def comparisons(period: str) -> dict[str, tuple[dict[str, str], uuid.UUID]]:

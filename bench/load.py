@@ -59,12 +59,13 @@ from bench.common import (
     RAW,
     ROLLUP,
     Line,
+    configure_django,
     in_fresh_process,
     number,
     percentile,
     section,
 )
-from bench.dataset import CAMPAIGNS, CLIENTS, INSERT_CALLS, migrate_app_tables
+from bench.dataset import CAMPAIGNS, CLIENTS, DROP_DATASET, INSERT_CALLS, migrate_app_tables
 from heatmap_project.harness import (
     access_token,
     admin_connection,
@@ -93,27 +94,16 @@ USERS = {
 
 
 def build_dataset(database_url: str, *, seed: float = 0.7) -> None:
-    """Create the database if needed and fill it afresh (a few seconds for 60k calls)."""
-    import django
-    from django.conf import settings
+    """Create the database if needed, configure this process's Django on it and fill it
+    afresh (a few seconds for 60k calls)."""
+    ensure_database(database_url)
+    configure_django(database_url)
     from django.db import connection
 
-    ensure_database(database_url)
-    settings.configure(
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "analytics"],
-        DATABASES={"default": dj_database_url.parse(database_url)},
-        USE_TZ=True,
-    )
-    django.setup()
     from analytics.models import create_reference_tables
 
     with connection.cursor() as cursor:
-        # A rollup (the rollup's run installs one here) would outlive calls and stay
-        # "ready" with the old counts, its triggers gone with the table: it goes first.
-        cursor.execute(
-            "DROP SCHEMA IF EXISTS analytics_heatmap CASCADE; DROP TABLE IF EXISTS calls, users; "
-            "DROP TYPE IF EXISTS call_status, call_end_reason"
-        )
+        cursor.execute(DROP_DATASET)  # the rollup's run installs a rollup here
     create_reference_tables()
     migrate_app_tables()  # the zone map the rollup's triggers place numbers with
     with connection.cursor() as cursor:

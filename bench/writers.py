@@ -31,6 +31,8 @@ from bench.dataset import (
     BIG_AGENCY_ID,
     BULK,
     CALL_COLUMNS,
+    CAMPAIGN_OF_ROW,
+    CLIENT_OF_ROW,
     ENDING,
     SINGLE,
     SINGLE_INSERT,
@@ -49,8 +51,8 @@ from heatmap_project.harness import Connection, connect
 BULK_INSERT = f"""
 INSERT INTO calls ({CALL_COLUMNS})
 SELECT ('bec0ffee-0000-0000-0002-' || lpad(to_hex(n), 12, '0'))::uuid, %(agency)s::uuid,
-       ('b16a9e0c-0000-4000-8000-1' || lpad((n %% 14)::text, 11, '0'))::uuid,
-       ('b16a9e0c-0000-4000-8000-2' || lpad((n %% 20)::text, 11, '0'))::uuid,
+       {CAMPAIGN_OF_ROW},
+       {CLIENT_OF_ROW},
        'ended', created_at,
        CASE WHEN n %% 5 < 2 THEN created_at + interval '12 seconds' END,
        created_at + interval '95 seconds',
