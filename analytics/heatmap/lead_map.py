@@ -70,9 +70,43 @@ def refresh_lead_zone_map(using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     if loaded_map_version(using) != shipped_map().version:
         load_lead_zone_map(connection)
     elif connection.vendor == "postgresql":
-        # A database loaded by an older release: its tables get what it lacks.
+        # A database loaded by an older release: its tables get what it lacks. Asked first,
+        # in one read: ENABLE ROW LEVEL SECURITY locks the tables even when it is on, and
+        # every deploy's migrate would queue behind the lead scans reading them.
         with transaction.atomic(using=using), connection.cursor() as cursor:
-            close_to_other_roles(cursor)
+            if open_to_other_roles(cursor):
+                close_to_other_roles(cursor)
+
+
+#: Whether any of the map's tables lacks row security or its ``readers`` policy, or grants
+#: PUBLIC or one of Supabase's API roles anything: what :func:`close_to_other_roles` mends.
+OPEN_TO_OTHER_ROLES_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_class AS c
+    WHERE c.oid = ANY (%s::regclass[])
+      AND (
+        NOT c.relrowsecurity
+        OR NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_policy AS p
+            WHERE p.polrelid = c.oid AND p.polname = 'readers'
+        )
+        OR EXISTS (
+            SELECT 1 FROM aclexplode(c.relacl) AS a
+            WHERE a.grantee = 0 OR a.grantee IN (
+                SELECT oid FROM pg_catalog.pg_roles
+                WHERE rolname IN ('anon', 'authenticated', 'service_role')
+            )
+        )
+      )
+)
+"""
+
+
+def open_to_other_roles(cursor: CursorWrapper) -> bool:
+    """Whether the map's tables still need :func:`close_to_other_roles` (one catalog read)."""
+    cursor.execute(OPEN_TO_OTHER_ROLES_SQL, [list(TABLES)])
+    row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def close_to_other_roles(cursor: CursorWrapper) -> None:

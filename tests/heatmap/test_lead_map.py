@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from analytics.heatmap.lead_clock import shipped_map
 from analytics.heatmap.lead_map import load_lead_zone_map, loaded_map_version, refresh_lead_zone_map
@@ -52,6 +53,35 @@ def test_no_role_but_the_owner_may_read_or_write_the_map(on_postgresql: None) ->
         ("analytics_lead_zone_group", True),
         ("analytics_lead_zone_map", True),
     ]
+
+
+def test_after_migrate_a_current_map_left_open_by_an_older_release_is_closed_once(
+    on_postgresql: None,
+) -> None:
+    """A map loaded before the tables were closed gets what it lacks; one already closed is
+    only looked at: no statement that locks the tables the lead scans read."""
+    if not sql("SELECT 1 FROM pg_roles WHERE rolname = 'anon'"):
+        sql("CREATE ROLE anon NOLOGIN")
+    sql("GRANT SELECT ON analytics_lead_zone_group TO anon")
+    sql("ALTER TABLE analytics_lead_prefix_range DISABLE ROW LEVEL SECURITY")
+    sql("DROP POLICY readers ON analytics_lead_zone_map")
+    refresh_lead_zone_map("default")
+    assert sql(
+        "SELECT count(*) FROM information_schema.role_table_grants "
+        "WHERE table_name LIKE 'analytics_lead_%%' AND grantee = 'anon'"
+    ) == [(0,)]
+    assert (
+        sql(
+            "SELECT relname FROM pg_class AS c WHERE relname LIKE 'analytics_lead_%%' "
+            "AND relkind = 'r' AND (NOT relrowsecurity OR NOT EXISTS ("
+            "SELECT 1 FROM pg_policy WHERE polrelid = c.oid AND polname = 'readers'))"
+        )
+        == []
+    )
+    with CaptureQueriesContext(connection) as queries:
+        refresh_lead_zone_map("default")
+    changes = ("ALTER", "REVOKE", "CREATE", "DO")
+    assert [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(changes)] == []
 
 
 def test_after_migrate_the_shipped_map_replaces_another_or_none() -> None:
