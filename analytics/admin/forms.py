@@ -75,10 +75,10 @@ class CallHeatmapForm(forms.Form):
     def from_query(cls, query: QueryDict, *, zone: str = TZ.default) -> CallHeatmapForm:
         """Bound once an agency is asked for; options left out take their defaults, and
         the time zone ``zone``."""
-        initial = {name: field.initial for name, field in cls.base_fields.items()}
-        initial["tz"] = zone
         if "agency" not in query:
             return cls(initial={"tz": zone})
+        initial = {name: field.initial for name, field in cls.base_fields.items()}
+        initial["tz"] = zone
         initial.update((name, query[name]) for name in cls.base_fields if name in query)
         return cls(initial)
 

@@ -145,22 +145,25 @@ class CallHeatmapPage(ModelAdminBase):
         form = CallHeatmapForm.from_query(request.GET, zone=starting_zone(request))
         result: Heatmap | None = None
         query: HeatmapQuery | None = None
-        # The form asks calls whether the agency made any, and the suggestions which agencies
-        # did; heatmap_for() bounds its own scan.
+        download = request.GET.get("format")
+        # The form asks calls whether the agency made any, and the page's suggestions which
+        # agencies did (a download shows none); heatmap_for() bounds its own scan.
         with admin_statement_timeout(router.db_for_read(Call)):
             valid = form.is_bound and form.is_valid()
-            agencies = known_agencies()
+            agencies = known_agencies() if download not in ("json", "csv") else []
         if valid:
             query = form.heatmap_query()
-            if hasattr(request, "session"):
-                request.session[SESSION_ZONE] = query.zone.name
+            session = getattr(request, "session", None)
+            # Assigned only when it changes: any assignment saves the session again.
+            if session is not None and session.get(SESSION_ZONE) != query.zone.name:
+                session[SESSION_ZONE] = query.zone.name
             try:
                 result = heatmap_for(agency_id=form.cleaned_data["agency"], query=query)
             except HeatmapError as exc:
                 form.add_error(None, str(exc))
-        if request.GET.get("format") == "json":
+        if download == "json":
             return self.heatmap_json(form, result)
-        if request.GET.get("format") == "csv":
+        if download == "csv":
             return self.heatmap_csv(form, result)
         site_context = self.admin_site.each_context(request)
         context = {
