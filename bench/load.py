@@ -72,6 +72,7 @@ from heatmap_project.harness import (
     connect,
     demo_server,
     ensure_database,
+    wait_for_replay,
 )
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/heatmap_load"
@@ -149,28 +150,6 @@ class ConnectionSampler(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=5)
-
-
-def wait_for_replay(primary_url: str, standby_url: str, *, timeout: float = 300.0) -> float:
-    """Until the hot standby at ``standby_url`` has replayed everything the primary has
-    written so far (the dataset just built); the seconds it took."""
-    started = time.monotonic()
-    with admin_connection(primary_url) as primary, primary.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()")
-        lsn = str(cursor.fetchone()[0])
-    with admin_connection(standby_url) as standby, standby.cursor() as cursor:
-        while True:
-            cursor.execute(
-                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]
-            )
-            in_recovery, replayed = cursor.fetchone()
-            if not in_recovery:
-                raise SystemExit(f"{standby_url} is not a hot standby: it is not in recovery")
-            if replayed:
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout:
-                raise SystemExit(f"the standby did not replay up to {lsn} in {timeout:.0f} s")
-            time.sleep(0.05)
 
 
 # --- the load -----------------------------------------------------------------------------
@@ -431,12 +410,15 @@ def scans(database_url: str) -> dict[str, int]:
 
 
 @contextmanager
-def counting_scans(database_url: str, into: dict[str, int]) -> Iterator[None]:
-    before = scans(database_url)
+def counting_scans(*counted: tuple[str, dict[str, int]]) -> Iterator[None]:
+    """The scans each ``(database URL, into)`` pair's server makes during the block, into
+    ``into``: all counted before, and after one wait on the way out."""
+    before = [scans(database_url) for database_url, _ in counted]
     yield
     time.sleep(1.5)  # backends flush their statistics when they exit, at most a second later
-    after = scans(database_url)
-    into.update({name: after[name] - before[name] for name in after})
+    for (database_url, into), earlier in zip(counted, before, strict=True):
+        after = scans(database_url)
+        into.update({name: after[name] - earlier[name] for name in after})
 
 
 def measure_load(load_url: str, *, clients: int, duration: float, rounds: int) -> list[Line]:
@@ -455,7 +437,7 @@ def measure_load(load_url: str, *, clients: int, duration: float, rounds: int) -
             env = {**server_env(), "HEATMAP_SOURCE": source}
             counted: dict[str, int] = {}
             with (
-                counting_scans(load_url, counted),
+                counting_scans((load_url, counted)),
                 demo_server(database_url=load_url, workers=DEFAULT_WORKERS, env=env) as server,
             ):
                 run = run_load(server.base_url, load_url, plan)
@@ -559,7 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     primary_scans: dict[str, int] = {}
     standby_sampler = ConnectionSampler(args.replica_url) if args.replica_url else None
     if args.replica_url:
-        waited = wait_for_replay(args.database_url, args.replica_url)
+        try:
+            waited = wait_for_replay(args.database_url, args.replica_url, timeout=300.0)
+        except (RuntimeError, TimeoutError) as failed:
+            raise SystemExit(str(failed)) from None
         env["DATABASE_REPLICA_URL"] = args.replica_url
         print(f"load: reading from the hot standby, which replayed the dataset in {waited:.1f} s")
     plan = Plan(args.clients, 5.0 if args.short else args.duration)
@@ -567,8 +552,11 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         if standby_sampler is not None:
             # Left last (after the workers' exit flushed their statistics): the scans.
-            stack.enter_context(counting_scans(args.replica_url, standby_scans))
-            stack.enter_context(counting_scans(args.database_url, primary_scans))
+            stack.enter_context(
+                counting_scans(
+                    (args.replica_url, standby_scans), (args.database_url, primary_scans)
+                )
+            )
             standby_sampler.start()
             stack.callback(standby_sampler.stop)
         server = stack.enter_context(

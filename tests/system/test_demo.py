@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +18,11 @@ from typing import Any
 import jwt
 import pytest
 
-from heatmap_project.harness import free_port
-from tests.helpers import ROOT, python_process, requires_postgresql_driver
+from heatmap_project.harness import DEMO_TOKEN, sqlite_demo
+from tests.helpers import python_process, requires_postgresql_driver
 
 #: A token's three segments, alone on a line as the demo prints it.
-TOKEN = r"ey[\w-]+\.[\w-]+\.[\w-]+"
+TOKEN = DEMO_TOKEN
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -47,40 +45,19 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def demo_server(demo_env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """Run the README's steps and serve; yield the printed base URL and token."""
-    assert manage("migrate", "--noinput", env=demo_env).returncode == 0
-    port = free_port()
-    seeded = manage(
-        "demo", "--calls", "3000", "--base-url", f"http://127.0.0.1:{port}", env=demo_env
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    [token] = re.findall(rf"^({TOKEN})$", seeded.stdout, re.MULTILINE)
-    # The page's link, the token in its fragment, then the curl line.
-    page = f"Open the page: http://127.0.0.1:{port}/#token={token}\n"
-    curl = f"curl -s -H 'Authorization: Bearer {token}' "
-    assert page in seeded.stdout
-    assert curl in seeded.stdout
-    assert seeded.stdout.index(page) < seeded.stdout.index(curl)
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=demo_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Run the README's steps on ``demo_env``'s file and serve; yield the printed base URL
+    and token."""
+    with sqlite_demo(tmp_path, calls=3000) as demo:
+        seeded, token = demo.seeded, demo.token
+        assert re.findall(rf"^({TOKEN})$", seeded, re.MULTILINE) == [token]
+        # The page's link, the token in its fragment, then the curl line.
+        page = f"Open the page: {demo.base_url}/#token={token}\n"
+        curl = f"curl -s -H 'Authorization: Bearer {token}' "
+        assert page in seeded
+        assert curl in seeded
+        assert seeded.index(page) < seeded.index(curl)
+        yield demo.base_url, token
 
 
 def get(base_url: str, token: str, query: str) -> tuple[int, Any]:

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,7 +30,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from heatmap_project.harness import free_port
+from heatmap_project.harness import DEMO_TOKEN, sqlite_demo
 from tests.helpers import (
     HEATMAP_CSV_URL,
     HEATMAP_URL,
@@ -42,9 +39,7 @@ from tests.helpers import (
     Select,
     WebDriverWait,
     chromium_options,
-    demo_env,
     needs_browser,
-    run_demo,
     set_viewport,
     start_chromium,
     take_screenshot,
@@ -56,7 +51,6 @@ VIEWPORT = (1280, 540)
 SCREENSHOT = ROOT / "docs" / "spa-page.png"
 #: The page's built files, as the demo serves them under /static/.
 PAGE_DIR = ROOT / "heatmap_project" / "static" / "heatmap_project" / "page"
-DEMO_SECRET = "demo-secret-for-the-spa-page-test-only-32+chars"
 #: Not UTC, nor a whole number of hours from it (and a name ICU keeps: it calls Kolkata
 #: "Asia/Calcutta"): the page must send the zone the browser is in.
 BROWSER_ZONE = "America/St_Johns"
@@ -71,7 +65,7 @@ METRIC_VALUE = {
     "meeting_rate": "meeting_rate",
 }
 WAIT = 15
-JWT = r"ey[\w-]+\.[\w-]+\.[\w-]+"
+JWT = DEMO_TOKEN
 
 
 @dataclass(frozen=True)
@@ -115,46 +109,11 @@ def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def demo(page_origin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """``make demo``'s steps with CORS on for the page's origin, its data for the screenshot."""
     folder = tmp_path_factory.mktemp("spa-demo")
-    env = {
-        "DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite3'}",
-        "DJANGO_DEBUG": "1",
-        "SUPABASE_JWT_SECRET": DEMO_SECRET,
-        "CORS_ALLOWED_ORIGINS": page_origin,
-    }
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    run_demo("manage.py", "migrate", "--noinput", **env)
-    seeded = run_demo("manage.py", "demo", "--calls", "3000", "--base-url", base_url, **env)
-    [token] = re.findall(rf"^({JWT})$", seeded, re.MULTILINE)
-    [link] = re.findall(rf"(http://\S+/#token={JWT})$", seeded, re.MULTILINE)
-    expired = run_demo("manage.py", "demo", "--token-only", "--lifetime", "expired", **env)
-    log = folder / "runserver.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT,
-            env=demo_env(**env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while not responds(f"{base_url}/api/schema/"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"runserver did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield Demo(base_url, token, link, expired.strip())
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def responds(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
+    env = {"CORS_ALLOWED_ORIGINS": page_origin}
+    with sqlite_demo(folder, calls=3000, expired_token=True, env=env) as served:
+        [token] = re.findall(rf"^({JWT})$", served.seeded, re.MULTILINE)
+        [link] = re.findall(rf"(http://\S+/#token={JWT})$", served.seeded, re.MULTILINE)
+        yield Demo(served.base_url, token, link, served.expired_token)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 from analytics.heatmap import replica
 from analytics.heatmap.limits import bounded_calls_query
 from analytics.rollup import state as rollup_state
+from heatmap_project import harness
 from heatmap_project.harness import Connection, connect
 from tests.helpers import HEATMAP_URL, ROOT, MakeCall
 
@@ -87,14 +88,10 @@ def one(connection: Connection, statement: str, params: list[Any] | None = None)
 
 def wait_for_replay(timeout: float = REPLAY_TIMEOUT) -> None:
     """Until the standby has replayed everything the primary has written so far."""
-    with closing(on_primary()) as primary:
-        lsn = one(primary, "SELECT pg_current_wal_lsn()")
-    with closing(connect(STANDBY_URL, dbname="postgres")) as standby:
-        wait_until(
-            lambda: replayed(standby, str(lsn)),
-            timeout,
-            f"the standby to replay the primary's WAL up to {lsn}",
-        )
+    try:
+        harness.wait_for_replay(os.environ["DATABASE_URL"], STANDBY_URL, timeout=timeout)
+    except TimeoutError as late:
+        raise AssertionError(str(late)) from None
 
 
 def replayed(standby: Connection, lsn: str) -> bool:
