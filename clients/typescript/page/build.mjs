@@ -1,8 +1,9 @@
 // Builds the demo page into heatmap_project/, so `make demo` serves it without Node.
 //
 //   node page/build.mjs          write the built files into the checkout
-//   node page/build.mjs --check  build into a temporary directory and exit 1 naming each
-//                                committed file that differs byte for byte from a fresh build
+//   node page/build.mjs --check  build in memory, write nothing, and exit 1 naming each
+//                                committed file that differs byte for byte from that build
+//                                (or is missing, or is in the folder but not built)
 //
 // One HTML source, one output: index.html beside app.js and app.css, which it names by
 // absolute URLs under the demo's STATIC_URL (/static/heatmap_project/page/app.js). The demo
@@ -12,16 +13,7 @@
 // browser never runs yesterday's app.js after a rebuild. The output depends on the sources
 // and the esbuild the lockfile pins only: no timestamps, no file paths, no comments.
 import { createHash } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,7 +22,7 @@ import * as esbuild from "esbuild";
 const PAGE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE = dirname(PAGE);
 const CHECKOUT = join(PACKAGE, "..", "..");
-// Paths inside the checkout (and inside the temporary directory of --check).
+// The built folder's path inside the checkout.
 const STATIC_DIR = "heatmap_project/static/heatmap_project/page";
 // Where the page's URLs find that folder: heatmap_project/settings.py's STATIC_URL, then the
 // folder's path under heatmap_project/static/.
@@ -82,12 +74,11 @@ function write(root, files) {
   }
 }
 
-/** Committed files that differ from (or are missing beside) the fresh build in `fresh`. */
-function differences(fresh, files) {
+/** Committed files that differ from (or are missing beside) the fresh build's `files`. */
+function differences(files) {
   const stale = [];
-  for (const path of Object.keys(files)) {
+  for (const [path, built] of Object.entries(files)) {
     const committed = join(CHECKOUT, path);
-    const built = readFileSync(join(fresh, path));
     if (!existsSync(committed) || !readFileSync(committed).equals(built)) {
       stale.push(`${path} differs from a fresh build`);
     }
@@ -107,21 +98,15 @@ function strays(files) {
 
 const files = await build();
 if (process.argv.includes("--check")) {
-  const fresh = mkdtempSync(join(tmpdir(), "heatmap-page-"));
-  try {
-    write(fresh, files);
-    const stale = differences(fresh, files);
-    for (const line of stale) {
-      console.error(`page/build.mjs --check: ${line}`);
-    }
-    if (stale.length > 0) {
-      console.error("Run `npm run build:page` in clients/typescript and commit the result.");
-      process.exitCode = 1;
-    } else {
-      console.log(`page/build.mjs --check: ${Object.keys(files).length} files match a fresh build`);
-    }
-  } finally {
-    rmSync(fresh, { recursive: true, force: true });
+  const stale = differences(files);
+  for (const line of stale) {
+    console.error(`page/build.mjs --check: ${line}`);
+  }
+  if (stale.length > 0) {
+    console.error("Run `npm run build:page` in clients/typescript and commit the result.");
+    process.exitCode = 1;
+  } else {
+    console.log(`page/build.mjs --check: ${Object.keys(files).length} files match a fresh build`);
   }
 } else {
   // The folder is the build's: what an older build left there and this one does not make goes.
