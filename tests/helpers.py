@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.contrib.auth.models import User as StaffUser
+from django.core.cache import caches
 from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
@@ -49,6 +50,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 
 from analytics.heatmap.lead_clock import shipped_map
+from analytics.heatmap.limits import SCAN_SLOT_KEY
 from analytics.heatmap.query import HeatmapQuery
 from analytics.heatmap.vocabulary import Period, Zone
 from analytics.models import Call
@@ -230,8 +232,20 @@ def assert_json_error(response: Any, status: int) -> dict[str, object]:
 
 def assert_calls_query_failed(response: Any) -> None:
     """The contract's 500 for a failed read of calls, its body :data:`CALLS_QUERY_FAILED`."""
-    assert response.status_code == 500
-    assert response.json() == CALLS_QUERY_FAILED
+    assert assert_json_error(response, 500) == CALLS_QUERY_FAILED
+
+
+@contextmanager
+def scan_slots_held(agency_id: uuid.UUID, count: int) -> Iterator[None]:
+    """Other app servers hold the agency's first ``count`` scan slots, as running scans would."""
+    keys = [SCAN_SLOT_KEY.format(agency_id=agency_id, slot=slot) for slot in range(count)]
+    cache = caches["default"]
+    try:
+        for key in keys:
+            assert cache.add(key, "a scan elsewhere", 60)
+        yield
+    finally:
+        cache.delete_many(keys)
 
 
 # --- the contract and the demo ----------------------------------------------------------
@@ -273,6 +287,17 @@ def run_python(*args: str, env: Mapping[str, str]) -> str:
 
 def run_demo(*args: str, **env: str) -> str:
     return run_python(*args, env=demo_env(**env))
+
+
+def documented_cors_block() -> dict[str, Any]:
+    """The settings docs/install.md tells a host to copy, as Python reads them."""
+    text = (ROOT / "docs" / "install.md").read_text()
+    block = text.split("## CORS for an SPA on another origin", 1)[1]
+    code = block.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace("[..., ", "[").replace(", ...]", "]")
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return {name: value for name, value in namespace.items() if name.startswith("CORS_")}
 
 
 def decode_text(value: bytes, charset: str = "utf-8", **parameters: str) -> str:

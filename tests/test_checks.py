@@ -39,7 +39,8 @@ from analytics.conf import REMOVED_SETTINGS
 from analytics.heatmap.lead_clock import shipped_map
 from analytics.models import LeadZoneMap
 from analytics.rollup.state import forget
-from tests.helpers import Sessions, sql, table_away
+from tests import settings as test_settings
+from tests.helpers import Sessions, documented_cors_block, sql, table_away
 
 #: The ids whose message names the setting it is about.
 NAMING = {"analytics.E002", "analytics.E011"}
@@ -443,7 +444,9 @@ def urlconf(*patterns: Any) -> ModuleType:
 
 
 def test_w009_is_quiet_with_the_documented_block() -> None:
-    assert check_cors() == []
+    """docs/install.md's block itself, not tests/settings.py's copy of it."""
+    with override_settings(**documented_cors_block()):
+        assert check_cors() == []
 
 
 @pytest.mark.parametrize("exposed", [["etag"], ["ETAG", "Content-Disposition"], ["*"]])
@@ -524,6 +527,13 @@ def test_w009_finds_the_endpoint_wherever_the_host_mounts_it(mounted: Any, path:
 def test_w009_is_quiet_when_the_host_does_not_mount_the_endpoint() -> None:
     host = urlconf(path("admin/", admin.site.urls))
     assert cors_warnings(ROOT_URLCONF=host, CORS_URLS_REGEX=r"^.*$", CORS_EXPOSE_HEADERS=[]) == []
+
+
+def test_the_test_settings_have_the_documented_cors_block_as_it_is() -> None:
+    """The W009 tests above, and the CORS tests of tests/api/test_views.py, change one thing
+    of tests/settings.py's CORS block: it must be the one docs/install.md tells a host to copy."""
+    ours = {name: value for name, value in vars(test_settings).items() if name.startswith("CORS_")}
+    assert ours == documented_cors_block()
 
 
 # --- settings the app no longer reads (W005) -----------------------------------------------

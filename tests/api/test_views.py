@@ -45,9 +45,9 @@ from tests.helpers import (
     HEATMAP_CSV_URL,
     HEATMAP_URL,
     KOLKATA,
-    ROOT,
     MakeCall,
     assert_calls_query_failed,
+    documented_cors_block,
     insert_calls,
     make_calls,
     mint_token,
@@ -541,17 +541,6 @@ from django.conf import settings
 names = [name for name in dir(settings) if name.startswith("CORS_")]
 print(json.dumps({name: getattr(settings, name) for name in names}))
 """
-
-
-def documented_cors_block() -> dict[str, Any]:
-    """The settings docs/install.md tells a host to copy, as Python reads them."""
-    text = (ROOT / "docs" / "install.md").read_text()
-    block = text.split("## CORS for an SPA on another origin", 1)[1]
-    code = block.split("```python\n", 1)[1].split("```", 1)[0]
-    code = code.replace("[..., ", "[").replace(", ...]", "]")
-    namespace: dict[str, Any] = {}
-    exec(code, namespace)
-    return {name: value for name, value in namespace.items() if name.startswith("CORS_")}
 
 
 def test_the_demo_uses_the_documented_cors_block_as_it_is() -> None:

@@ -14,11 +14,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,16 +26,16 @@ from rest_framework.test import APIClient
 
 from analytics.exceptions import HeatmapError
 from analytics.heatmap import limits
-from analytics.heatmap.limits import SCAN_SLOT_KEY, bounded_calls_query, heatmap_settings, scan_slot
+from analytics.heatmap.limits import bounded_calls_query, heatmap_settings, scan_slot
 from analytics.heatmap.measure import measuring
 from analytics.heatmap.query import window_bounds
 from analytics.heatmap.selectors import count_calls_by_slot, heatmap
-from tests.helpers import HEATMAP_URL, assert_calls_query_failed, intruder
+from tests.helpers import HEATMAP_URL, assert_calls_query_failed, intruder, scan_slots_held
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("on_postgresql")]
 
 
-def insert_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
+def fill_calls(agency_id: uuid.UUID, count: int, *, other_agencies: int = 0) -> None:
     """Ended calls of the last day in one statement: ``count`` for the agency, as many per other."""
     rows_sql = (
         "INSERT INTO calls (id, agency_id, status, created_at) "
@@ -79,7 +79,7 @@ def test_a_query_over_the_timeout_is_a_500_and_the_connection_serves_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings.ANALYTICS_HEATMAP_CACHE_TTL = 0
-    insert_calls(agency_id, 60_000)
+    fill_calls(agency_id, 60_000)
     settings.ANALYTICS_HEATMAP_STATEMENT_TIMEOUT = 0.001
     with caplog.at_level(logging.ERROR, logger="analytics"):
         cancelled = auth_client.get(HEATMAP_URL)
@@ -126,11 +126,9 @@ def one_slot(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 def slot_held_elsewhere(agency_id: uuid.UUID, one_slot: None) -> Iterator[Callable[[], None]]:
     """The agency's one scan slot, held by another app server sharing the cache; the test
     may give it back with the function yielded."""
-    key = SCAN_SLOT_KEY.format(agency_id=agency_id, slot=0)
-    cache = caches["default"]
-    assert cache.add(key, "another app server", 60)
-    yield lambda: cache.delete(key)
-    cache.delete(key)
+    with ExitStack() as held:
+        held.enter_context(scan_slots_held(agency_id, 1))
+        yield held.close
 
 
 def in_a_request_of_its_own(work: Callable[[], Any]) -> Any:
@@ -215,7 +213,7 @@ def test_a_login_holding_the_old_advisory_keys_no_longer_stalls_an_agencys_scans
     """Before, any login that took an agency's two advisory keys made its raw heatmaps 503."""
     settings.ANALYTICS_HEATMAP_SOURCE = "raw"
     settings.ANALYTICS_HEATMAP_MAX_CONCURRENT_SCANS = 2
-    insert_calls(agency_id, 3)
+    fill_calls(agency_id, 3)
     with intruder() as login:
         for slot in range(2):
             login.cursor().execute(
@@ -237,7 +235,7 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def test_a_small_agencys_plan_uses_the_agency_created_index(agency_id: uuid.UUID) -> None:
-    insert_calls(agency_id, 1_200, other_agencies=99)  # 120k calls, 1% of them ours
+    fill_calls(agency_id, 1_200, other_agencies=99)  # 120k calls, 1% of them ours
     today = timezone.now().astimezone(UTC).date()
     start, end = window_bounds(today - timedelta(days=29), today, zone=UTC)
     with CaptureQueriesContext(connection) as queries:

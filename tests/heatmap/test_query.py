@@ -214,9 +214,12 @@ def test_parse_min_calls_refuses_with_the_endpoints_messages(value: object, mess
         parse_min_calls(value)
 
 
-@pytest.mark.parametrize("value", [1, "100000", " 20 ", "20.00"])
-def test_parse_min_calls_takes_the_limits_and_whole_decimals(value: object) -> None:
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1, 1), ("100000", 100_000), (" 20 ", 20), ("20.00", 20)]
+)
+def test_parse_min_calls_takes_the_limits_and_whole_decimals(value: object, expected: int) -> None:
     assert parse_min_calls(value) in (1, 20, 100_000)
+    assert parse_min_calls(value) == expected
 
 
 def test_parse_choice_is_spelled_exactly() -> None:

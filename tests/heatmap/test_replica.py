@@ -77,6 +77,10 @@ def down_replica(settings: Any) -> Iterator[str]:
         yield alias
 
 
+#: The logger of each heatmap answer's line (``analytics/api/reporting.py``).
+ANSWERS_LOGGER = "analytics.heatmap.requests"
+
+
 def fallbacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.getMessage().startswith(FELL_BACK)]
 
@@ -98,11 +102,18 @@ def test_a_replica_that_is_down_is_answered_by_the_primary_logged_and_counted(
     alias = "h21_h8_down"
     with alias_to(alias, HOST="127.0.0.1", PORT=str(free_port())):
         settings.ANALYTICS_HEATMAP_DATABASE = alias
-        with caplog.at_level(logging.WARNING, logger="analytics"):
+        with (
+            caplog.at_level(logging.WARNING, logger="analytics"),
+            caplog.at_level(logging.INFO, logger=ANSWERS_LOGGER),
+        ):
             first = auth_client.get(HEATMAP_URL)
             second = auth_client.get(HEATMAP_URL)
     assert first.status_code == second.status_code == 200
     assert first.json() == second.json() == primary
+    # Counted: each answer's own line tells that the fallback answered it.
+    answered = [r for r in caplog.records if r.name == ANSWERS_LOGGER]
+    assert [r.source for r in answered] == ["fallback", "fallback"]  # type: ignore[attr-defined]
+    assert all(r.getMessage().startswith("heatmap source=fallback status=200 ") for r in answered)
     told, again = fallbacks(caplog)
     assert told.levelno == logging.WARNING
     assert told.name.startswith("analytics.")

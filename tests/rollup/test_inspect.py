@@ -214,8 +214,28 @@ def test_of_two_folds_at_once_one_folds_and_the_other_says_it_did_not_run(
     assert fold_pending(using="default") == 0  # nothing left: it ran, and says 0
 
 
+@pytest.fixture
+def damaged(pending: int, rollup_agency: uuid.UUID) -> None:
+    """The pending calls folded, one of their buckets then made wrong (one call too many),
+    and 300 more calls written: their deltas pending for the next fold."""
+    assert fold_pending(using="default") == pending
+    sql(
+        "UPDATE analytics_heatmap.agency_buckets SET total_calls = total_calls + 1 "
+        "WHERE ctid = (SELECT min(ctid) FROM analytics_heatmap.agency_buckets)"
+    )
+    assert len(rollup_differences(using="default")) == 1
+    insert_random_calls(random.Random(13), rollup_agency, 300)
+    assert sql("SELECT count(*) FROM analytics_heatmap.pending") != [(0,)]
+
+
+def backend_pid(raw_connection: Any) -> int:
+    cursor = raw_connection.cursor()
+    cursor.execute("SELECT pg_backend_pid()")
+    return int(cursor.fetchone()[0])
+
+
 def test_a_repair_waits_for_the_fold_in_flight_then_mends(
-    pending: int, fold_in_flight: Any
+    damaged: None, fold_in_flight: Any
 ) -> None:
     repairing = threading.Thread(target=lambda: finishes_within(10, repair_both))
     mended: list[int] = []
@@ -223,10 +243,20 @@ def test_a_repair_waits_for_the_fold_in_flight_then_mends(
     def repair_both() -> None:
         mended.append(repair_rollup(using="default"))
 
+    folding = backend_pid(fold_in_flight)
     repairing.start()
     repairing.join(0.5)
     assert repairing.is_alive()  # queued behind the fold's lock on the maintenance row
+    # ... and it is that: its backend waits on a lock the fold's backend holds.
+    waiting = sql(
+        "SELECT DISTINCT a.wait_event_type, %s = ANY(pg_blocking_pids(a.pid)) "
+        "FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted "
+        "WHERE a.query LIKE %s AND a.pid <> pg_backend_pid()",
+        [folding, "%analytics_heatmap.repair(%"],
+    )
+    assert waiting == [("Lock", True)]
     fold_in_flight.commit()
     repairing.join(10)
-    assert mended == [0]
+    assert not repairing.is_alive()
+    assert mended == [1]  # the damaged bucket, mended after the fold, not before it
     assert rollup_differences(using="default") == []

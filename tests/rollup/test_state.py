@@ -16,17 +16,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from analytics.checks import check_heatmap_settings, check_rollup_source
-from analytics.heatmap.lead_clock import shipped_map
 from analytics.heatmap.selectors import count_rollup_by_slot, reads_rollup
 from analytics.rollup import state as rollup_state
 from analytics.rollup.inspect import rollup_differences
 from analytics.rollup.install import install
-from tests.helpers import ended_call, query_for, sql
+from tests.helpers import ON_THE_ROLLUP_DATABASE, SHIPPED, ended_call, query_for, sql
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rollup_database")]
-
-#: The release of the map this version of the app ships, which its migrations load.
-SHIPPED = shipped_map().version
+pytestmark = ON_THE_ROLLUP_DATABASE
 
 
 def test_the_rollup_source_setting_is_checked(settings: Any) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test import Client
@@ -33,9 +32,16 @@ from openapi_core import Config, OpenAPI
 from rest_framework.test import APIClient
 
 from analytics.heatmap import limits
-from analytics.heatmap.limits import SCAN_SLOT_KEY
 from analytics.models import Call, User
-from tests.helpers import HEATMAP_PAGE, HEATMAP_URL, SCHEMA_FILE, decode_text, mint_token, validate
+from tests.helpers import (
+    HEATMAP_PAGE,
+    HEATMAP_URL,
+    SCHEMA_FILE,
+    decode_text,
+    mint_token,
+    scan_slots_held,
+    validate,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,19 +92,6 @@ def client_of(agency_id: uuid.UUID) -> APIClient:
 def new_connection() -> Any:
     """A DB-API connection of its own, outside Django's, in a transaction once used."""
     return connection.get_new_connection(connection.get_connection_params())
-
-
-@contextmanager
-def scan_slots_held(agency_id: uuid.UUID, count: int) -> Iterator[None]:
-    """Other app servers hold the agency's first ``count`` scan slots, as running scans would."""
-    keys = [SCAN_SLOT_KEY.format(agency_id=agency_id, slot=slot) for slot in range(count)]
-    cache = caches["default"]
-    try:
-        for key in keys:
-            assert cache.add(key, "a scan elsewhere", 60)
-        yield
-    finally:
-        cache.delete_many(keys)
 
 
 @contextmanager
